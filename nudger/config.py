@@ -370,7 +370,7 @@ def parse_settings(data: Mapping[str, Any], source: str = "config.toml") -> Sett
         return Settings.model_validate(data)
     except ValidationError as exc:
         problems = [
-            f"{source}: {_dotted(tuple(e['loc']), data)}: {_message(e)}"  # type: ignore[arg-type]
+            f"{source}: {_dotted(tuple(e['loc']), data)}: {_message(e)}"
             for e in exc.errors(include_url=False)
         ]
         raise ConfigError(problems) from None

@@ -24,7 +24,7 @@ def _autoescape(name: str | None) -> bool:
 def make_environment(folder: Path | None = None) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(folder or templates_dir())),
-        autoescape=_autoescape,
+        autoescape=_autoescape,  # noqa: S701 (a function: on for HTML templates, off for text)
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

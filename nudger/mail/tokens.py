@@ -27,7 +27,7 @@ _MAC_BYTES = 10
 class TokenKind(IntEnum):
     NUDGE = 1  # a reply to a nudge (id = Nudge.id)
     MEMBER = 2  # a post to a circle (id = Member.id)
-    BOUNCE = 3  # VERP envelope sender (id = Outbox.id)
+    BOUNCE = 3  # VERP envelope sender (id = Person.id the mail went to)
     UNSUBSCRIBE = 4  # one-click / mailto unsubscribe (id = Person.id)
 
 

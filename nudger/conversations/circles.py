@@ -1,0 +1,222 @@
+"""The connect flow: when a round's reply window closes, form circles and introduce their members;
+when a member writes to their circle, relay the post to the others.
+
+Idempotent: a round is grouped once (its `grouped_at` is set in the same transaction that creates
+its circles, and circles are unique per (round, number)); relays are outbox rows keyed by post and
+recipient.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import jinja2
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from nudger.config import Programme
+from nudger.conversations.grouping import Candidate, form_circles
+from nudger.mail.compose import Recipient, Reflection, circle_subject, compose_intro, compose_relay
+from nudger.mail.message import Identity, Keys, Outgoing, make_message_id
+from nudger.mail.outbox import add_to_outbox
+from nudger.queue import Queue
+from nudger.store.db import SessionMaker, transaction
+from nudger.store.models import Circle, Member, Nudge, Person, PersonStatus, Post, Reply, Round, Sharing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Answer:
+    person: Person
+    reply: Reply
+
+
+async def _shared_answers(session: AsyncSession, round_id: int) -> list[Answer]:
+    """Each person's latest shareable reply in this round (private ones are never grouped)."""
+    rows = await session.exec(
+        select(Person, Reply)
+        .join(Nudge, col(Nudge.person_id) == col(Person.id))
+        .join(Reply, col(Reply.nudge_id) == col(Nudge.id))
+        .where(col(Nudge.round_id) == round_id)
+        .where(col(Reply.sharing) == Sharing.PEERS)
+        .where(col(Person.status).in_([PersonStatus.ACTIVE, PersonStatus.PAUSED]))
+        .order_by(col(Reply.id))
+    )
+    latest: dict[int, Answer] = {}
+    for person, reply in rows.all():
+        assert person.id is not None
+        latest[person.id] = Answer(person, reply)
+    return list(latest.values())
+
+
+def _first(name: str) -> str:
+    return name.split()[0] if name.strip() else "A colleague"
+
+
+async def close_rounds(
+    sessions: SessionMaker,
+    programmes: Mapping[str, Programme],
+    env: jinja2.Environment,
+    identity: Identity,
+    keys: Keys,
+    queue: Queue,
+    now: datetime,
+) -> int:
+    """Group every closed, ungrouped round; send each member an intro. Returns circles formed."""
+    async with sessions() as session:
+        due = (
+            await session.exec(
+                select(Round.id)
+                .where(col(Round.closes_at) <= now)
+                .where(col(Round.grouped_at).is_(None))
+                .order_by(col(Round.id))
+            )
+        ).all()
+    formed = 0
+    for round_id in due:
+        assert round_id is not None
+        formed += await _group_round(sessions, round_id, programmes, env, identity, keys, queue, now)
+    return formed
+
+
+async def _group_round(
+    sessions: SessionMaker,
+    round_id: int,
+    programmes: Mapping[str, Programme],
+    env: jinja2.Environment,
+    identity: Identity,
+    keys: Keys,
+    queue: Queue,
+    now: datetime,
+) -> int:
+    async with transaction(sessions) as session:
+        rnd = await session.get(Round, round_id, with_for_update=True)
+        if rnd is None or rnd.grouped_at is not None:
+            return 0
+        rnd.grouped_at = now
+        programme = programmes.get(rnd.programme)
+        answers = await _shared_answers(session, round_id)
+        by_person = {a.person.id: a for a in answers}
+        groups = form_circles(
+            [Candidate(a.person.id or 0, a.person.team) for a in answers],
+            target=programme.circle_size if programme else 4,
+            seed=round_id,
+        )
+        name = programme.name if programme else rnd.programme
+        mails: list[Outgoing] = []
+        for number, group in enumerate(groups, start=1):
+            mails += await _create_circle(
+                session, rnd, number, [by_person[p] for p in group], name, env, identity, keys, now
+            )
+        queued = await add_to_outbox(session, mails, now)
+    await queue.send_mail(queued)
+    log.info("round %s grouped: %s circles from %s answers", round_id, len(groups), len(answers))
+    return len(groups)
+
+
+async def _create_circle(
+    session: AsyncSession,
+    rnd: Round,
+    number: int,
+    answers: Sequence[Answer],
+    programme_name: str,
+    env: jinja2.Environment,
+    identity: Identity,
+    keys: Keys,
+    now: datetime,
+) -> list[Outgoing]:
+    root = make_message_id(f"circle:{rnd.id}:{number}", identity.message_domain)
+    subject = circle_subject(programme_name, rnd.question)
+    circle = Circle(
+        round_id=rnd.id or 0, number=number, root_message_id=root, subject=subject, created_at=now
+    )
+    session.add(circle)
+    await session.flush()
+    members = [
+        Member(circle_id=circle.id or 0, person_id=a.person.id or 0, reply_id=a.reply.id) for a in answers
+    ]
+    session.add_all(members)
+    await session.flush()
+    reflections = {
+        a.person.id: Reflection(_first(a.person.name), a.person.team, a.reply.text) for a in answers
+    }
+    mails = []
+    for member, answer in zip(members, answers, strict=True):
+        person = answer.person
+        mails.append(
+            compose_intro(
+                env,
+                identity,
+                keys,
+                outbox_key=f"intro:{circle.id}:{member.id}",
+                member_id=member.id or 0,
+                recipient=Recipient(person.id or 0, person.email, person.name),
+                subject=subject,
+                root_message_id=root,
+                question=rnd.question,
+                programme_name=programme_name,
+                others=[reflections[a.person.id] for a in answers if a is not answer],
+                own=reflections[person.id],
+                now=now,
+            )
+        )
+    return mails
+
+
+async def post_to_circle(
+    session: AsyncSession,
+    member: Member,
+    author: Person,
+    inbound_id: int,
+    text: str,
+    elided: str,
+    env: jinja2.Environment,
+    identity: Identity,
+    keys: Keys,
+    now: datetime,
+) -> list[Outgoing]:
+    """Store a member's post and compose its relay to every other member (never back to the author)."""
+    circle = await session.get(Circle, member.circle_id)
+    assert circle is not None
+    assert circle.id is not None
+    post = Post(
+        circle_id=circle.id,
+        member_id=member.id or 0,
+        inbound_id=inbound_id,
+        text=text,
+        elided=elided,
+        message_id=make_message_id(f"post:{inbound_id}", identity.message_domain),
+        created_at=now,
+    )
+    session.add(post)
+    await session.flush()
+    rows = await session.exec(
+        select(Member, Person)
+        .join(Person, col(Person.id) == col(Member.person_id))
+        .where(col(Member.circle_id) == circle.id)
+        .where(col(Member.id) != member.id)
+        .where(col(Person.status).in_([PersonStatus.ACTIVE, PersonStatus.PAUSED]))
+    )
+    mails = []
+    for other, person in rows.all():
+        intro_id = make_message_id(f"intro:{circle.id}:{other.id}", identity.message_domain)
+        mails.append(
+            compose_relay(
+                env,
+                identity,
+                keys,
+                outbox_key=f"relay:{post.id}:{other.id}",
+                member_id=other.id or 0,
+                recipient=Recipient(person.id or 0, person.email, person.name),
+                author_name=_first(author.name),
+                subject=circle.subject,
+                text_body=text,
+                references=[circle.root_message_id, intro_id],
+                now=now,
+            )
+        )
+    return mails

@@ -1,0 +1,105 @@
+"""The report flow: build the L&D report for a period as files, and send it through the outbox.
+
+Sending is idempotent per (programme, period, recipient): the outbox key says so. The cron asks
+`send_due_reports` every hour; it reports each period once its round has closed and been grouped,
+looking back two weeks at most (so a new deployment does not mail a backlog).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlmodel import col, select
+
+from nudger.config import Programme
+from nudger.mail.compose import compose_report
+from nudger.mail.outbox import add_to_outbox
+from nudger.mail.templating import make_environment
+from nudger.reports.gather import gather_report
+from nudger.reports.metrics import ReportData, period_of
+from nudger.reports.render import report_html, report_json, report_subject, report_text
+from nudger.store.db import SessionMaker, transaction
+from nudger.store.models import Round
+
+if TYPE_CHECKING:
+    from nudger.app import Services
+
+LOOK_BACK = timedelta(days=14)
+
+
+def previous_period(now: datetime) -> str:
+    return period_of(now - timedelta(days=7))
+
+
+async def _gather(
+    sessions: SessionMaker, programme: Programme, period: str, threshold: int, now: datetime
+) -> ReportData:
+    async with sessions() as session:
+        return await gather_report(
+            session,
+            programme_key=programme.key,
+            programme_name=programme.name,
+            period=period,
+            now=now,
+            threshold=threshold,
+        )
+
+
+async def build_report_files(
+    sessions: SessionMaker, programme: Programme, period: str, threshold: int, now: datetime
+) -> dict[str, str]:
+    """The report as {"html": …, "text": …, "json": …}."""
+    data = await _gather(sessions, programme, period, threshold, now)
+    env = make_environment()
+    return {
+        "html": report_html(env, data),
+        "text": report_text(env, data),
+        "json": json.dumps(report_json(data), indent=2, ensure_ascii=False) + "\n",
+    }
+
+
+async def send_report(services: Services, programme: Programme, period: str, now: datetime) -> int:
+    """Queue the report for every configured recipient (once each); returns emails newly queued."""
+    s = services
+    recipients = s.settings.report.recipients
+    if not recipients:
+        return 0
+    data = await _gather(s.sessions, programme, period, s.settings.report.anonymity_threshold, now)
+    html, text, subject = report_html(s.env, data), report_text(s.env, data), report_subject(data)
+    mails = [
+        compose_report(
+            s.identity,
+            outbox_key=f"report:{programme.key}:{period}:{to}",
+            to_addr=to,
+            subject=subject,
+            text=text,
+            html=html,
+            now=now,
+        )
+        for to in recipients
+    ]
+    async with transaction(s.sessions) as session:
+        queued = await add_to_outbox(session, mails, now)
+    await s.queue.send_mail(queued)
+    return len(queued)
+
+
+async def send_due_reports(services: Services, now: datetime) -> int:
+    """Report every recently closed and grouped round's period that has not been reported yet."""
+    async with services.sessions() as session:
+        rows = await session.exec(
+            select(Round.programme, Round.period)
+            .where(col(Round.grouped_at).is_not(None))
+            .where(col(Round.closes_at) <= now)
+            .where(col(Round.closes_at) > now - LOOK_BACK)
+            .distinct()
+        )
+        due = rows.all()
+    sent = 0
+    for programme_key, period in due:
+        programme = services.programmes.get(programme_key)
+        if programme is not None:
+            sent += await send_report(services, programme, period, now)
+    return sent

@@ -1,0 +1,48 @@
+"""Small query helpers shared by the flows (dialect differences live here, nowhere else)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+def _table(model: type[SQLModel]) -> Table:
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+async def insert_ignore(
+    session: AsyncSession, model: type[SQLModel], rows: Sequence[dict[str, Any]]
+) -> list[int]:
+    """Insert rows, silently skipping any that violate a unique constraint.
+
+    Returns the ids of the rows actually inserted (so callers act only on new rows: the heart of
+    "a job run twice changes nothing the second time").
+    """
+    if not rows:
+        return []
+    table = _table(model)
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = pg_insert(table).on_conflict_do_nothing()
+    else:
+        stmt = sqlite_insert(table).on_conflict_do_nothing()
+    ids: list[int] = []
+    for row in rows:
+        result = await session.execute(stmt.values(**row).returning(table.c.id))
+        new_id = result.scalar_one_or_none()
+        if new_id is not None:
+            ids.append(int(new_id))
+    return ids
+
+
+def dialect_name(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"

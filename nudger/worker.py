@@ -1,0 +1,210 @@
+"""The arq worker: every job and cron, each safe to run twice, each a thin call into a flow.
+
+Start it with `nudger worker`. Run as
+many workers as you like against one Redis and one database: rows are claimed, jobs are keyed by row,
+crons are unique per tick, and the IMAP poller holds a Redis lock per mailbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from datetime import timedelta
+from typing import Any, cast
+
+from arq import Retry, cron, func
+from arq.typing import WorkerCoroutine
+from arq.worker import Function, Worker
+
+from nudger.app import Services, open_services
+from nudger.clock import Clock
+from nudger.config import Secrets, Settings
+from nudger.conversations.circles import close_rounds
+from nudger.errors import ImapError
+from nudger.inbound.accept import stale_inbound
+from nudger.inbound.imap import ImapAccount, ImapMailbox
+from nudger.inbound.ingest import process_inbound as process_inbound_flow
+from nudger.inbound.poll import poll_mailbox
+from nudger.mail.outbox import Outcome, deliver, stale_work
+from nudger.mail.smtp import Transport
+from nudger.programmes.nudges import plan_due
+from nudger.queue import redis_settings
+from nudger.reports.send import send_due_reports
+from nudger.store.db import transaction
+
+log = logging.getLogger(__name__)
+
+JOB_TIMEOUT = 120
+INBOUND_GRACE = timedelta(minutes=2)
+IMAP_LOCK_SECONDS = 300
+
+
+def services(ctx: dict[str, Any]) -> Services:
+    return cast(Services, ctx["services"])
+
+
+async def send_mail(ctx: dict[str, Any], outbox_id: int) -> str:
+    s = services(ctx)
+    result = await deliver(s.sessions, s.transport, outbox_id, s.clock.now())
+    if result.outcome in (Outcome.RETRY, Outcome.NOT_DUE) and result.retry_in is not None:
+        raise Retry(defer=max(result.retry_in.total_seconds(), 1.0))
+    return str(result.outcome)
+
+
+async def process_inbound(ctx: dict[str, Any], inbound_id: int) -> str:
+    s = services(ctx)
+    outcome = await process_inbound_flow(s.sessions, s.ingest, s.queue, inbound_id, s.clock.now())
+    return outcome.verdict if outcome else "already processed"
+
+
+async def plan(ctx: dict[str, Any]) -> int:
+    s = services(ctx)
+    return await plan_due(
+        s.sessions, s.settings.programmes, s.env, s.identity, s.keys, s.queue, s.clock.now()
+    )
+
+
+async def connect(ctx: dict[str, Any]) -> int:
+    s = services(ctx)
+    return await close_rounds(s.sessions, s.programmes, s.env, s.identity, s.keys, s.queue, s.clock.now())
+
+
+async def report(ctx: dict[str, Any]) -> int:
+    s = services(ctx)
+    return await send_due_reports(s, s.clock.now())
+
+
+async def sweep(ctx: dict[str, Any]) -> dict[str, int]:
+    """Re-enqueue work whose job was lost (worker killed, Redis emptied): the database is the truth."""
+    s = services(ctx)
+    now = s.clock.now()
+    async with transaction(s.sessions) as session:
+        outbox = await stale_work(session, now)
+        inbound = await stale_inbound(session, now - INBOUND_GRACE)
+    await s.queue.send_mail(outbox)
+    await s.queue.process_inbound(inbound)
+    if outbox or inbound:
+        log.info("sweeper re-enqueued %s outbox and %s inbound rows", len(outbox), len(inbound))
+    return {"outbox": len(outbox), "inbound": len(inbound)}
+
+
+def imap_account(s: Services) -> ImapAccount | None:
+    cfg = s.settings.inbound.imap
+    if cfg is None:
+        return None
+    return ImapAccount(
+        host=cfg.host,
+        port=cfg.port,
+        tls=cfg.tls,
+        username=cfg.username,
+        password=s.secrets.imap_password,
+        timeout=cfg.timeout_seconds,
+    )
+
+
+async def poll_imap(s: Services) -> int:
+    """Poll every configured mailbox once, one poller per mailbox across all workers."""
+    cfg = s.settings.inbound.imap
+    account = imap_account(s)
+    if cfg is None or account is None:
+        return 0
+    stored = 0
+    client = ImapMailbox(account)
+    await asyncio.to_thread(client.connect)
+    try:
+        for mailbox in cfg.mailboxes:
+            lock = (
+                s.redis.lock(f"nudger:imap:{cfg.username}@{cfg.host}:{mailbox}", timeout=IMAP_LOCK_SECONDS)
+                if s.redis is not None
+                else None
+            )
+            if lock is not None and not await lock.acquire(blocking=False):
+                log.info("another worker is polling %s; skipping", mailbox)
+                continue
+            try:
+                result = await poll_mailbox(
+                    s.sessions,
+                    client,
+                    f"{cfg.username}@{cfg.host}",
+                    mailbox,
+                    s.queue,
+                    s.clock.now,
+                    batch_size=cfg.batch_size,
+                    processed_mailbox=cfg.processed_mailbox,
+                )
+                stored += result.stored
+            finally:
+                if lock is not None:
+                    await lock.release()
+    finally:
+        await asyncio.to_thread(client.close)
+    return stored
+
+
+async def poll(ctx: dict[str, Any]) -> int:
+    try:
+        return await poll_imap(services(ctx))
+    except ImapError as exc:
+        log.warning("IMAP poll failed (will try again next minute): %s", exc)
+        return 0
+
+
+FUNCTIONS: list[Function | WorkerCoroutine] = [
+    func(
+        cast(WorkerCoroutine, send_mail), name="send_mail", keep_result=0, max_tries=100, timeout=JOB_TIMEOUT
+    ),
+    func(cast(WorkerCoroutine, process_inbound), name="process_inbound", keep_result=0, timeout=JOB_TIMEOUT),
+    func(cast(WorkerCoroutine, plan), name="plan", keep_result=0),
+    func(cast(WorkerCoroutine, connect), name="connect", keep_result=0),
+    func(cast(WorkerCoroutine, report), name="report", keep_result=0),
+    func(cast(WorkerCoroutine, sweep), name="sweep", keep_result=0),
+    func(cast(WorkerCoroutine, poll), name="poll", keep_result=0),
+]
+
+CRON_JOBS = [
+    cron(cast(WorkerCoroutine, plan), name="cron:plan", minute=set(range(0, 60, 5)), run_at_startup=True),
+    cron(cast(WorkerCoroutine, connect), name="cron:connect", minute=set(range(2, 60, 5))),
+    cron(cast(WorkerCoroutine, sweep), name="cron:sweep", second={30}),
+    cron(cast(WorkerCoroutine, poll), name="cron:poll", second={0}),
+    cron(cast(WorkerCoroutine, report), name="cron:report", minute={17}),
+]
+
+
+def build_worker(
+    settings: Settings,
+    secrets: Secrets,
+    *,
+    burst: bool = False,
+    clock: Clock | None = None,
+    transport: Transport | None = None,
+    crons: bool = True,
+    poll_delay: float = 0.05,
+    max_jobs: int = 20,
+    handle_signals: bool = True,
+) -> Worker:
+    """An arq Worker wired to nudger's jobs; its start-up opens the services (and migrates)."""
+    stack = AsyncExitStack()
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        ctx["services"] = await stack.enter_async_context(
+            open_services(settings, secrets, clock=clock, transport=transport)
+        )
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        await stack.aclose()
+
+    return Worker(
+        functions=FUNCTIONS,
+        cron_jobs=CRON_JOBS if crons else None,
+        redis_settings=redis_settings(settings.redis.url),
+        on_startup=startup,
+        on_shutdown=shutdown,
+        burst=burst,
+        poll_delay=poll_delay,
+        max_jobs=max_jobs,
+        job_timeout=JOB_TIMEOUT,
+        keep_result=0,
+        health_check_interval=30,
+        handle_signals=handle_signals,
+    )
