@@ -1,0 +1,3 @@
+"""Shared pytest configuration: real-service fixtures come from the tests.services plugin."""
+
+pytest_plugins = ["tests.services"]
