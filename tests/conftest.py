@@ -1,3 +1,3 @@
-"""Shared pytest configuration: real-service fixtures come from the tests.services plugin."""
+"""Shared pytest configuration: real-service fixtures (tests.services) and ours (tests.fixtures)."""
 
-pytest_plugins = ["tests.services"]
+pytest_plugins = ["tests.services", "tests.fixtures"]

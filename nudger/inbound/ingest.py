@@ -102,7 +102,7 @@ async def process_inbound(
     except Exception as exc:
         log.exception("inbound=%s failed", inbound_id)
         async with transaction(sessions) as session:
-            await session.execute(
+            await session.exec(
                 update(Inbound)
                 .where(col(Inbound.id) == inbound_id)
                 .where(col(Inbound.status) == InboundStatus.RECEIVED)

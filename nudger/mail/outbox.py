@@ -85,14 +85,14 @@ class Delivery:
 
 
 async def _claim(session: AsyncSession, outbox_id: int, now: datetime) -> bool:
-    result = await session.execute(
+    result = await session.exec(
         update(Outbox)
         .where(col(Outbox.id) == outbox_id)
         .where(col(Outbox.status) == OutboxStatus.PENDING)
         .where(col(Outbox.next_attempt_at) <= now)
         .values(status=OutboxStatus.SENDING, attempts=col(Outbox.attempts) + 1, claimed_at=now)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)
 
 
 def _blocked_reason(person: Person | None, kind: str, now: datetime) -> str:
@@ -150,7 +150,7 @@ async def _mark_nudge(session: AsyncSession, message_id: str, status: NudgeStatu
     values: dict[str, object] = {"status": status}
     if status == NudgeStatus.SENT:
         values["sent_at"] = now
-    await session.execute(
+    await session.exec(
         update(Nudge)
         .where(col(Nudge.message_id) == message_id)
         .where(col(Nudge.status) == NudgeStatus.PLANNED)
@@ -216,7 +216,7 @@ async def stale_work(
     session: AsyncSession, now: datetime, *, limit: int = 1000
 ) -> list[tuple[int, datetime]]:
     """Rows a lost job left behind: due `pending` rows, and `sending` rows claimed long ago (reset)."""
-    await session.execute(
+    await session.exec(
         update(Outbox)
         .where(col(Outbox.status) == OutboxStatus.SENDING)
         .where(col(Outbox.claimed_at) < now - STALE_SENDING)

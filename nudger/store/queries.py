@@ -37,7 +37,7 @@ async def insert_ignore(
         stmt = sqlite_insert(table).on_conflict_do_nothing()
     ids: list[int] = []
     for row in rows:
-        result = await session.execute(stmt.values(**row).returning(table.c.id))
+        result = await session.exec(stmt.values(**row).returning(table.c.id))
         new_id = result.scalar_one_or_none()
         if new_id is not None:
             ids.append(int(new_id))
