@@ -1,0 +1,181 @@
+"""Schedule maths: each person is asked on the programme's weekday/time in their own timezone."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from nudger.config import Programme
+from nudger.programmes.schedule import (
+    LATE_LIMIT,
+    PlannedSend,
+    Slot,
+    due_sends,
+    local_due,
+    period_bounds,
+    period_of,
+    periods_to_plan,
+    plan_round,
+    question_for,
+    week_start,
+)
+
+QUESTIONS = ["First question?", "Second question?", "Third question?"]
+
+
+def programme(weekday: str = "tue", time: str = "10:00", reply_window_hours: int = 72) -> Programme:
+    return Programme.model_validate(
+        {
+            "key": "weekly",
+            "name": "Weekly",
+            "schedule": {"weekday": weekday, "time": time},
+            "reply_window_hours": reply_window_hours,
+            "questions": [{"text": q, "theme": "reflect"} for q in QUESTIONS],
+        }
+    )
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+# 2026-W03 is Mon 12 – Sun 18 January 2026 (winter in Europe, summer in New Zealand and Brazil);
+# 2026-W27 is Mon 29 June – Sun 5 July 2026 (summer in Europe, winter in New Zealand).
+@pytest.mark.parametrize(
+    ("weekday", "time", "period", "timezone", "expected"),
+    [
+        ("tue", "10:00", "2026-W03", "UTC", utc(2026, 1, 13, 10, 0)),
+        ("tue", "10:00", "2026-W03", "Europe/Berlin", utc(2026, 1, 13, 9, 0)),  # CET, +01:00
+        ("tue", "10:00", "2026-W27", "Europe/Berlin", utc(2026, 6, 30, 8, 0)),  # CEST, +02:00
+        ("tue", "10:00", "2026-W03", "Europe/London", utc(2026, 1, 13, 10, 0)),  # GMT
+        ("tue", "10:00", "2026-W27", "Europe/London", utc(2026, 6, 30, 9, 0)),  # BST
+        ("tue", "10:00", "2026-W03", "America/Sao_Paulo", utc(2026, 1, 13, 13, 0)),  # -03:00, no DST
+        ("tue", "10:00", "2026-W27", "America/Sao_Paulo", utc(2026, 6, 30, 13, 0)),
+        ("tue", "10:00", "2026-W03", "Asia/Kolkata", utc(2026, 1, 13, 4, 30)),  # +05:30
+        ("fri", "09:15", "2026-W03", "Asia/Kolkata", utc(2026, 1, 16, 3, 45)),
+        ("tue", "10:00", "2026-W03", "Pacific/Auckland", utc(2026, 1, 12, 21, 0)),  # NZDT +13: Monday UTC
+        ("tue", "10:00", "2026-W27", "Pacific/Auckland", utc(2026, 6, 29, 22, 0)),  # NZST +12
+        ("mon", "00:30", "2026-W03", "Pacific/Auckland", utc(2026, 1, 11, 11, 30)),  # the Sunday before
+        ("sun", "23:00", "2026-W03", "Pacific/Honolulu", utc(2026, 1, 19, 9, 0)),  # the Monday after
+        ("tue", "10:00", "2026-W10", "America/New_York", utc(2026, 3, 3, 15, 0)),  # EST, before 8 March
+        ("tue", "10:00", "2026-W11", "America/New_York", utc(2026, 3, 10, 14, 0)),  # EDT, after
+        ("mon", "08:00", "2026-W14", "Europe/Berlin", utc(2026, 3, 30, 6, 0)),  # day after the change
+        ("sat", "08:00", "2026-W13", "Europe/Berlin", utc(2026, 3, 28, 7, 0)),  # day before the change
+        ("wed", "10:00", "2026-W53", "Europe/Berlin", utc(2026, 12, 30, 9, 0)),  # ISO week 53
+        ("fri", "10:00", "2026-W53", "UTC", utc(2027, 1, 1, 10, 0)),  # week 53 runs into 2027
+    ],
+)
+def test_local_due_is_the_local_weekday_and_time_as_utc(
+    weekday: str, time: str, period: str, timezone: str, expected: datetime
+) -> None:
+    due = local_due(programme(weekday, time), period, timezone)
+    assert due == expected
+    assert due.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("day", "period", "monday"),
+    [
+        (date(2026, 1, 12), "2026-W03", date(2026, 1, 12)),
+        (date(2026, 1, 18), "2026-W03", date(2026, 1, 12)),
+        (date(2026, 12, 31), "2026-W53", date(2026, 12, 28)),
+        (date(2027, 1, 3), "2026-W53", date(2026, 12, 28)),  # a 2027 date in 2026's week 53
+        (date(2027, 1, 4), "2027-W01", date(2027, 1, 4)),
+        (date(2024, 12, 30), "2025-W01", date(2024, 12, 30)),  # a 2024 date in 2025's week 1
+        (date(2021, 1, 1), "2020-W53", date(2020, 12, 28)),
+        (date(2024, 2, 29), "2024-W09", date(2024, 2, 26)),
+    ],
+)
+def test_period_of_and_week_start(day: date, period: str, monday: date) -> None:
+    assert period_of(day) == period
+    assert week_start(period) == monday
+    start, end = period_bounds(period)
+    assert start == datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
+    assert end - start == timedelta(days=7)
+
+
+def test_period_round_trip_over_several_years() -> None:
+    day = date(2019, 12, 1)
+    while day < date(2028, 2, 1):
+        period = period_of(day)
+        monday = week_start(period)
+        assert monday.weekday() == 0
+        assert monday <= day < monday + timedelta(days=7)
+        assert period_of(monday) == period
+        day += timedelta(days=1)
+
+
+# due_sends: the person in Berlin is due at 09:00 UTC on Tue 13 January 2026.
+BERLIN_DUE = utc(2026, 1, 13, 9, 0)
+
+
+@pytest.mark.parametrize(
+    ("now", "expected_due"),
+    [
+        (BERLIN_DUE - timedelta(hours=30), BERLIN_DUE),  # planned ahead: sent at the local time
+        (BERLIN_DUE - timedelta(minutes=1), BERLIN_DUE),
+        (BERLIN_DUE, BERLIN_DUE),
+        (BERLIN_DUE + timedelta(hours=1), BERLIN_DUE + timedelta(hours=1)),  # late: sent now
+        (BERLIN_DUE + LATE_LIMIT, BERLIN_DUE + LATE_LIMIT),  # exactly at the limit: still asked
+        (BERLIN_DUE + LATE_LIMIT + timedelta(minutes=1), None),  # too late: not asked this round
+        (BERLIN_DUE + timedelta(days=3), None),
+    ],
+)
+def test_due_sends_clamps_to_now_and_skips_the_too_late(now: datetime, expected_due: datetime | None) -> None:
+    sends = due_sends(programme(), "2026-W03", [Slot(1, "Europe/Berlin")], now)
+    assert sends == ([] if expected_due is None else [PlannedSend(1, expected_due)])
+
+
+def test_due_sends_handles_each_person_in_their_own_timezone() -> None:
+    slots = [
+        Slot(1, "Pacific/Auckland"),  # due Mon 21:00 UTC
+        Slot(2, "Europe/Berlin"),  # due Tue 09:00 UTC
+        Slot(3, "America/Sao_Paulo"),  # due Tue 13:00 UTC
+        Slot(4, "Pacific/Honolulu"),  # due Tue 20:00 UTC
+    ]
+    now = utc(2026, 1, 13, 12, 0)  # Auckland passed 15 h ago, Berlin 3 h ago, the others are ahead
+    sends = due_sends(programme(), "2026-W03", slots, now)
+    assert sends == [
+        PlannedSend(2, now),
+        PlannedSend(3, utc(2026, 1, 13, 13, 0)),
+        PlannedSend(4, utc(2026, 1, 13, 20, 0)),
+    ]
+
+
+# tue 10:00 with 72 h to reply: the first send anywhere (UTC+14) is Mon 12 Jan 20:00 UTC; planning
+# starts 36 h before, Sun 11 Jan 08:00 UTC; the last send (UTC-12) is Tue 13 Jan 22:00 UTC and the round
+# closes 72 h later, Fri 16 Jan 22:00 UTC.
+@pytest.mark.parametrize(
+    ("now", "periods"),
+    [
+        (utc(2026, 1, 10, 12, 0), []),  # Saturday: last week's round closed, this one not yet near
+        (utc(2026, 1, 11, 7, 59), []),
+        (utc(2026, 1, 11, 8, 0), ["2026-W03"]),  # Sunday of W02, planning W03
+        (utc(2026, 1, 12, 20, 0), ["2026-W03"]),
+        (utc(2026, 1, 14, 12, 0), ["2026-W03"]),
+        (utc(2026, 1, 16, 21, 59), ["2026-W03"]),
+        (utc(2026, 1, 16, 22, 0), []),
+        (utc(2026, 12, 27, 12, 0), ["2026-W53"]),  # across the year boundary
+        (utc(2027, 1, 3, 12, 0), ["2027-W01"]),
+    ],
+)
+def test_periods_to_plan_only_inside_the_planning_window(now: datetime, periods: list[str]) -> None:
+    assert periods_to_plan(programme(), now) == periods
+
+
+@pytest.mark.parametrize(
+    ("seq", "question"),
+    [(1, QUESTIONS[0]), (2, QUESTIONS[1]), (3, QUESTIONS[2]), (4, QUESTIONS[0]), (8, QUESTIONS[1])],
+)
+def test_question_for_rotates_through_the_bank(seq: int, question: str) -> None:
+    assert question_for(programme(), seq) == (question, "reflect")
+
+
+def test_plan_round_uses_the_question_of_its_sequence_and_the_round_window() -> None:
+    now = utc(2026, 1, 12, 0, 0)
+    plan = plan_round(programme(), "2026-W03", 2, [Slot(1, "Europe/Berlin")], now)
+    assert plan.question == QUESTIONS[1]
+    assert plan.opens_at == utc(2026, 1, 12, 20, 0)
+    assert plan.closes_at == utc(2026, 1, 16, 22, 0)
+    assert plan.sends == (PlannedSend(1, BERLIN_DUE),)
