@@ -37,7 +37,7 @@ people_app = typer.Typer(help="The roster: import, list, add, pause, resume, opt
 app.add_typer(people_app, name="people")
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 ConfigOption = Annotated[

@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class Secret:
@@ -76,8 +76,12 @@ def _check_port(value: Any) -> int:
 
 
 def _check_env_name(value: str) -> str:
+    # Never echo the value: a common slip is to paste the secret itself here.
     if value and not _ENV_NAME_RE.match(value):
-        raise ValueError(f'not an environment variable name "{value}"')
+        raise ValueError(
+            "not an environment variable name (letters, digits and _; name the variable that holds "
+            "the secret, never the secret itself)"
+        )
     return value
 
 
@@ -299,15 +303,6 @@ class Settings(_Model):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    @model_validator(mode="after")
-    def _unique_keys(self) -> Settings:
-        seen: set[str] = set()
-        for p in self.programmes:
-            if p.key in seen:
-                raise ValueError(f'duplicate programme key "{p.key}"')
-            seen.add(p.key)
-        return self
-
     def programme(self, key: str) -> Programme:
         for p in self.programmes:
             if p.key == key:
@@ -367,13 +362,25 @@ def _message(err: Mapping[str, Any]) -> str:
 def parse_settings(data: Mapping[str, Any], source: str = "config.toml") -> Settings:
     """Validate a parsed TOML mapping; raise ConfigError listing every problem with its key."""
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         problems = [
             f"{source}: {_dotted(tuple(e['loc']), data)}: {_message(e)}"
             for e in exc.errors(include_url=False)
         ]
         raise ConfigError(problems) from None
+    seen: dict[str, int] = {}
+    problems = []
+    for index, programme in enumerate(settings.programmes):
+        if programme.key in seen:
+            problems.append(
+                f'{source}: programme[{index}].key: duplicate programme key "{programme.key}" '
+                f"(already used by programme[{seen[programme.key]}])"
+            )
+        seen.setdefault(programme.key, index)
+    if problems:
+        raise ConfigError(problems)
+    return settings
 
 
 def load_settings(path: Path) -> Settings:

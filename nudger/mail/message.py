@@ -91,6 +91,14 @@ def make_message_id(key: str, domain: str) -> str:
     return f"<{digest}@{domain}>"
 
 
+#: Bodies are encoded with quoted-printable lines of at most 76 characters (RFC 2045 §6.7) ...
+BODY = SMTP.clone(max_line_length=76)
+#: ... and the message is written with CRLF line ends and headers kept on one line up to RFC 5322's
+#: 998 characters, so long values such as List-Unsubscribe are never folded into RFC 2047 encoded
+#: words (which mail clients cannot use, and which has broken DKIM in practice).
+WIRE = SMTP.clone(max_line_length=998)
+
+
 def build_message(
     *,
     from_name: str,
@@ -107,7 +115,7 @@ def build_message(
     references: Sequence[str] = (),
     headers: Mapping[str, str] | None = None,
 ) -> bytes:
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=BODY)
     msg["From"] = formataddr((from_name, from_address))
     msg["To"] = formataddr((to_name, to_address)) if to_name else to_address
     msg["Subject"] = subject
@@ -124,7 +132,7 @@ def build_message(
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     if html is not None:
         msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-    return msg.as_bytes()
+    return msg.as_bytes(policy=WIRE)
 
 
 def list_headers(identity: Identity, unsubscribe_token: str, list_name: str) -> dict[str, str]:

@@ -185,9 +185,7 @@ async def set_status(
     person.paused_until = paused_until if status == PersonStatus.PAUSED else None
     session.add(Audit(person_id=person.id, action=_ACTIONS[status], detail=how, at=now))
     if status == PersonStatus.LEFT:
-        await session.exec(
-            update(Enrolment).where(col(Enrolment.person_id) == person.id).values(left_at=now)
-        )
+        await session.exec(update(Enrolment).where(col(Enrolment.person_id) == person.id).values(left_at=now))
     return True
 
 

@@ -204,7 +204,7 @@ async def test_the_whole_loop_through_imap_and_the_listener(loop: Loop) -> None:
         assert circle.root_message_id in str(relay["References"])
         assert relay["Auto-Submitted"] is None
         assert "Could we swap notes next week?" in body_text(relay)
-        assert "wrote:" not in body_text(relay)
+        assert "> What did you learn this week?" not in body_text(relay)  # quoted history trimmed
     assert await count(loop, Post) == 1
 
     # REPORT: sent once to L&D with the right numbers.

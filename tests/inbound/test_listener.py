@@ -71,7 +71,11 @@ async def test_a_reply_is_stored_raw_then_queued(listener: Listener, sessions: S
     rows = await stored(sessions)
     assert len(rows) == 1
     assert rows[0].raw.replace(b"\r\n", b"\n") == REPLY.replace(b"\r\n", b"\n")
-    assert (rows[0].status, rows[0].source, rows[0].message_id) == (InboundStatus.RECEIVED, "smtp", "<reply-1@corp.test>")
+    assert (rows[0].status, rows[0].source, rows[0].message_id) == (
+        InboundStatus.RECEIVED,
+        "smtp",
+        "<reply-1@corp.test>",
+    )
     assert listener.queue.processes == [rows[0].id]
 
 
@@ -86,7 +90,9 @@ async def test_the_same_message_twice_is_stored_once(listener: Listener, session
     "rcpt",
     ["someone@corp.test", "reply+aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@reply.corp.test", "reply@elsewhere.test"],
 )
-async def test_recipients_we_do_not_serve_get_550(listener: Listener, sessions: SessionMaker, rcpt: str) -> None:
+async def test_recipients_we_do_not_serve_get_550(
+    listener: Listener, sessions: SessionMaker, rcpt: str
+) -> None:
     with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
         await send(listener.port, rcpt, REPLY)
     assert refused.value.recipients[0].code == 550
