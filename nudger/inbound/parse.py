@@ -1,0 +1,514 @@
+"""Raw inbound bytes → a `ParsedMessage` (pure, never raises).
+
+Parsing uses the stdlib `email` package with the tolerant `compat32` policy. Every string that leaves this
+module is decoded (declared charset → UTF-8 → cp1252 → latin-1), stripped of NUL bytes and lone
+surrogates, and bounded: header count, header length and MIME nesting depth are capped, and anything
+suspicious is recorded in `defects` (stdlib defect class names plus our own `*Defect` names below).
+
+Our own defect names:
+- ``ParserErrorDefect``: the stdlib parser raised (e.g. recursion on absurd nesting); nothing usable.
+- ``TooManyHeadersDefect``: more than `MAX_HEADERS` header fields; only the first ones are kept.
+- ``HeaderTooLongDefect``: one header value longer than `MAX_HEADER_CHARS`; it is truncated.
+- ``NestingTooDeepDefect``: MIME parts nested deeper than `MAX_DEPTH` were not looked at.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.errors import HeaderParseError
+from email.header import decode_header
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import compat32
+from email.utils import getaddresses, parsedate_to_datetime
+from types import MappingProxyType
+
+from nudger.inbound.html2text import html_to_text
+
+MAX_DEPTH = 10
+MAX_PARTS = 200
+MAX_HEADERS = 1000
+MAX_HEADER_CHARS = 64_000
+MAX_SUBJECT_CHARS = 1000
+MAX_IDS = 100
+
+_ENCRYPTED_TYPES = frozenset(
+    {"multipart/encrypted", "application/pkcs7-mime", "application/x-pkcs7-mime", "application/pgp-encrypted"}
+)
+_DSN_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
+_FEEDBACK_TYPE = "message/feedback-report"
+_JMRP_HEADER = "x-hmxmroriginalrecipient"
+_DELIVERED_TO_HEADERS = ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to")
+
+# Labels that lie in practice: treat them as their common superset (WHATWG does the same).
+_CHARSET_ALIASES = {
+    "iso-8859-1": "cp1252",
+    "iso8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "ks_c_5601-1987": "cp949",
+    "euc-kr": "cp949",
+}
+_IGNORED_CHARSETS = frozenset({"", "unknown-8bit", "x-unknown", "unknown", "default", "x-user-defined"})
+_FALLBACK_CHARSETS = ("utf-8", "cp1252", "latin-1")
+
+_BAD_CHARS_RE = re.compile("[\x00\ud800-\udfff]")
+_FOLD_RE = re.compile(r"\r?\n(?=[ \t])")
+_NEWLINES_RE = re.compile(r"\r\n?")
+_MSG_ID_RE = re.compile(r"<[^<>\s]{1,995}>")
+_BARE_MSG_ID_RE = re.compile(r"[^<>\s@]{1,500}@[^<>\s@]{1,500}")
+_EMAIL_RE = re.compile(r"[^@\s<>()\[\],;:\"\\]{1,64}@[^@\s<>()\[\],;:\"\\]{1,255}")
+_STATUS_RE = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
+_DSN_FIELD_RE = re.compile(r"([A-Za-z][A-Za-z0-9-]{0,60})[ \t]*:[ \t]*(.*)")
+
+
+@dataclass(frozen=True)
+class Address:
+    """One mailbox: display name (decoded) and address as written."""
+
+    name: str
+    email: str
+
+    @property
+    def key(self) -> str:
+        """The lower-cased address, for comparisons."""
+        return self.email.lower()
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    """One per-recipient block of a `message/delivery-status` part (RFC 3464)."""
+
+    recipient: str
+    action: str
+    status: str
+    diagnostic: str
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    """Everything the classifier, trimmer and router need, decoded and cleaned.
+
+    - `return_path`: "" if absent, "<>" for a null return path, else the bare lower-cased address.
+    - `text`: the inline text/plain parts of the message itself (not of attached messages), joined; if
+      there are none, the HTML converted by `html_to_text` (quoted history removed structurally).
+    - `has_feedback_report`: an ARF ``message/feedback-report`` part, *or* an attached message carrying
+      Microsoft's JMRP marker ``X-HmXmrOriginalRecipient`` (JMRP is not ARF but means the same).
+    - `has_encrypted_part`: S/MIME or PGP/MIME content outside attached messages.
+    - `defects`: stdlib defect class names and ours (see the module docstring), each once.
+    """
+
+    message_id: str | None
+    from_addrs: tuple[Address, ...]
+    sender: Address | None
+    return_path: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    delivered_to: tuple[str, ...]
+    subject: str
+    date: datetime | None
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    headers: Mapping[str, tuple[str, ...]]
+    text: str
+    html: str
+    content_type: str
+    report_type: str
+    delivery_status: tuple[DeliveryStatus, ...]
+    has_feedback_report: bool
+    has_encrypted_part: bool
+    defects: tuple[str, ...]
+    size: int
+
+    def header(self, name: str) -> str:
+        """The first value of header `name` (any case), or ""."""
+        values = self.headers.get(name.lower(), ())
+        return values[0] if values else ""
+
+
+# --------------------------------------------------------------------------------------------- strings
+
+
+def clean(text: str) -> str:
+    """Remove NUL bytes and lone surrogates (PostgreSQL text and UTF-8 encoders reject them)."""
+    return _BAD_CHARS_RE.sub("", text)
+
+
+def _charset_chain(declared: str | None) -> Iterator[str]:
+    label = (declared or "").strip().strip("\"'").lower()
+    if label not in _IGNORED_CHARSETS:
+        yield _CHARSET_ALIASES.get(label, label)
+    yield from _FALLBACK_CHARSETS
+
+
+def decode_bytes(data: bytes, charset: str | None = None) -> str:
+    """Decode with the declared charset, then UTF-8, cp1252 and latin-1 (which always succeeds)."""
+    for name in _charset_chain(charset):
+        try:
+            return clean(data.decode(name))
+        except (LookupError, UnicodeError, ValueError, TypeError):
+            continue
+    return clean(data.decode("latin-1"))  # pragma: no cover - latin-1 is in the chain
+
+
+def _unfold(value: str) -> str:
+    return _FOLD_RE.sub("", value).strip()
+
+
+def _raw_header_text(value: object) -> str:
+    """A raw header value (str with surrogate-escaped 8-bit bytes) → unfolded text, no RFC 2047 yet."""
+    text = value if isinstance(value, str) else str(value)
+    if _BAD_CHARS_RE.search(text):
+        text = decode_bytes(text.encode("utf-8", "surrogateescape"))
+    return _unfold(text)
+
+
+def decode_words(text: str) -> str:
+    """Decode RFC 2047 encoded words (=?charset?q?...?=); leave the text alone if they are broken."""
+    if "=?" not in text:
+        return clean(text)
+    try:
+        chunks = decode_header(text)
+    except (HeaderParseError, ValueError, LookupError, UnicodeError):
+        return clean(text)
+    out: list[str] = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, str):
+            out.append(chunk)
+        elif charset is None:
+            out.append(chunk.decode("raw-unicode-escape", "replace"))
+        else:
+            out.append(decode_bytes(chunk, charset))
+    return clean("".join(out))
+
+
+# --------------------------------------------------------------------------------------------- headers
+
+
+def _raw_headers(msg: Message, defects: list[str]) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+    for count, (name, value) in enumerate(msg.raw_items()):
+        if count >= MAX_HEADERS:
+            defects.append("TooManyHeadersDefect")
+            break
+        text = _raw_header_text(value)
+        if len(text) > MAX_HEADER_CHARS:
+            defects.append("HeaderTooLongDefect")
+            text = text[:MAX_HEADER_CHARS]
+        items.append((clean(str(name)).strip().lower(), text))
+    return items
+
+
+def _header_map(raw: list[tuple[str, str]]) -> Mapping[str, tuple[str, ...]]:
+    grouped: dict[str, list[str]] = {}
+    for name, value in raw:
+        grouped.setdefault(name, []).append(decode_words(value))
+    return MappingProxyType({name: tuple(values) for name, values in grouped.items()})
+
+
+def _values(raw: list[tuple[str, str]], *names: str) -> list[str]:
+    return [value for name, value in raw if name in names]
+
+
+def _is_email(text: str) -> bool:
+    return _EMAIL_RE.fullmatch(text) is not None
+
+
+def _addresses(values: Iterable[str]) -> list[tuple[str, str]]:
+    """All non-empty (name, email) pairs; names are RFC 2047 decoded after splitting (commas in names)."""
+    try:
+        pairs = getaddresses(list(values))
+    except (ValueError, TypeError, IndexError, HeaderParseError):
+        return [("", "<unparsable>")]
+    return [(decode_words(name).strip(), clean(addr).strip()) for name, addr in pairs if name or addr]
+
+
+def _address_list(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(addr.lower() for _, addr in _addresses(values) if _is_email(addr))
+
+
+def _from_fields(raw: list[tuple[str, str]]) -> tuple[tuple[Address, ...], Address | None]:
+    values = _values(raw, "from")
+    pairs = _addresses(values)
+    found = tuple(Address(name=name, email=addr) for name, addr in pairs if _is_email(addr))
+    unambiguous = len(values) == 1 and len(pairs) == 1 and len(found) == 1
+    return found, (found[0] if unambiguous else None)
+
+
+def _return_path(raw: list[tuple[str, str]]) -> str:
+    values = _values(raw, "return-path")
+    if not values:
+        return ""
+    value = values[0].strip()
+    if value.replace(" ", "") in ("<>", ""):
+        return "<>"
+    addrs = _address_list([value])
+    return addrs[0] if addrs else value.strip("<>").lower()
+
+
+def _message_id(raw: list[tuple[str, str]]) -> str | None:
+    values = _values(raw, "message-id")
+    if not values:
+        return None
+    value = clean(values[0])
+    bracketed = _MSG_ID_RE.search(value)
+    if bracketed:
+        return bracketed.group(0)
+    bare = _BARE_MSG_ID_RE.fullmatch(value.strip())
+    return f"<{bare.group(0)}>" if bare else None
+
+
+def _ids(raw: list[tuple[str, str]], name: str) -> tuple[str, ...]:
+    found: list[str] = []
+    for value in _values(raw, name):
+        found.extend(_MSG_ID_RE.findall(clean(value)))
+    return tuple(found[:MAX_IDS])
+
+
+def _date(raw: list[tuple[str, str]]) -> datetime | None:
+    values = _values(raw, "date")
+    if not values:
+        return None
+    try:
+        when = parsedate_to_datetime(clean(values[0]))
+    except (TypeError, ValueError, OverflowError, IndexError, AttributeError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _subject(raw: list[tuple[str, str]]) -> str:
+    values = _values(raw, "subject")
+    return decode_words(values[0]).strip()[:MAX_SUBJECT_CHARS] if values else ""
+
+
+# --------------------------------------------------------------------------------------------- body
+
+
+@dataclass
+class _Walk:
+    """What one walk over the MIME tree collected (local to a single `parse_message` call)."""
+
+    plain: list[str] = field(default_factory=list)
+    html: list[str] = field(default_factory=list)
+    statuses: list[DeliveryStatus] = field(default_factory=list)
+    feedback: bool = False
+    encrypted: bool = False
+    defects: list[str] = field(default_factory=list)
+
+
+def _content_type(part: Message) -> str:
+    try:
+        return clean(part.get_content_type()).lower()
+    except (ValueError, TypeError, AttributeError, IndexError):
+        return "text/plain"
+
+
+def _is_attachment(part: Message) -> bool:
+    disposition = _raw_header_text(part.get("content-disposition", "")).lower()
+    return disposition.startswith("attachment")
+
+
+def _payload_bytes(part: Message) -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except (ValueError, TypeError, LookupError, UnicodeError, AssertionError):
+        data = None
+    if isinstance(data, bytes):
+        return data
+    payload = part.get_payload()
+    return payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
+
+
+def _part_text(part: Message) -> str:
+    try:
+        charset = part.get_content_charset()
+    except (ValueError, TypeError, LookupError, UnicodeError):
+        charset = None
+    text = decode_bytes(_payload_bytes(part), charset if isinstance(charset, str) else None)
+    return _NEWLINES_RE.sub("\n", text)
+
+
+def _dsn_text(part: Message) -> str:
+    """The text of a delivery-status part, whichever way compat32 chose to parse it."""
+    payload = part.get_payload()
+    if isinstance(payload, str):
+        return _part_text(part)
+    blocks: list[str] = []
+    for block in payload if isinstance(payload, list) else []:
+        if isinstance(block, Message):
+            lines = [f"{name}: {_raw_header_text(value)}" for name, value in block.raw_items()]
+            body = block.get_payload()
+            if isinstance(body, str) and body.strip():
+                lines.append("")
+                lines.append(decode_bytes(body.encode("utf-8", "surrogateescape")))
+            blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _dsn_blocks(text: str) -> Iterator[dict[str, str]]:
+    fields: dict[str, str] = {}
+    last = ""
+    for line in _NEWLINES_RE.sub("\n", text).split("\n"):
+        if not line.strip():
+            if fields:
+                yield fields
+            fields, last = {}, ""
+        elif line[0] in " \t" and last:
+            fields[last] += " " + line.strip()
+        elif match := _DSN_FIELD_RE.match(line):
+            last = match.group(1).lower()
+            fields.setdefault(last, match.group(2).strip())
+    if fields:
+        yield fields
+
+
+def _dsn_address(value: str) -> str:
+    _, _, addr = value.rpartition(";")
+    return clean(addr).strip().strip("<>").strip().lower()
+
+
+def parse_delivery_status(text: str) -> tuple[DeliveryStatus, ...]:
+    """Per-recipient blocks of RFC 3464 delivery-status text (the per-message block is skipped)."""
+    found: list[DeliveryStatus] = []
+    for fields in _dsn_blocks(text):
+        if not ({"final-recipient", "original-recipient", "action", "status"} & fields.keys()):
+            continue
+        status = _STATUS_RE.search(fields.get("status", ""))
+        found.append(
+            DeliveryStatus(
+                recipient=_dsn_address(fields.get("final-recipient") or fields.get("original-recipient", "")),
+                action=clean(fields.get("action", "")).strip().lower(),
+                status=status.group(1) if status else "",
+                diagnostic=" ".join(clean(fields.get("diagnostic-code", "")).split()),
+            )
+        )
+    return tuple(found)
+
+
+def _walk(part: Message, depth: int, embedded: bool, acc: _Walk) -> None:
+    if depth > MAX_DEPTH:
+        acc.defects.append("NestingTooDeepDefect")
+        return
+    acc.defects.extend(type(defect).__name__ for defect in part.defects)
+    ctype = _content_type(part)
+    if ctype in _ENCRYPTED_TYPES:
+        acc.encrypted = acc.encrypted or not embedded
+    if ctype == _FEEDBACK_TYPE or (embedded and part.get(_JMRP_HEADER) is not None):
+        acc.feedback = True
+    if ctype in _DSN_TYPES:
+        if not embedded:
+            acc.statuses.extend(parse_delivery_status(_dsn_text(part)))
+        return
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        inner = embedded or ctype.startswith("message/")
+        for child in payload[:MAX_PARTS]:
+            if isinstance(child, Message):
+                _walk(child, depth + 1, inner, acc)
+        return
+    if embedded or _is_attachment(part):
+        return
+    if ctype == "text/plain" or ctype.startswith("multipart/"):  # a multipart without parts: best effort
+        acc.plain.append(_part_text(part))
+    elif ctype == "text/html":
+        acc.html.append(_part_text(part))
+
+
+def _body_text(acc: _Walk) -> tuple[str, str]:
+    plain = "\n".join(acc.plain).strip("\n")
+    html = "\n".join(acc.html)
+    if plain.strip() or not html.strip():
+        return plain, html
+    return html_to_text(html), html
+
+
+def _report_type(msg: Message, content_type: str) -> str:
+    if content_type != "multipart/report":
+        return ""
+    try:
+        value = msg.get_param("report-type")
+    except (ValueError, TypeError, IndexError, AttributeError):
+        return ""
+    return clean(value).strip().lower() if isinstance(value, str) else ""
+
+
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+# --------------------------------------------------------------------------------------------- entry
+
+
+def _empty(raw: bytes, defects: tuple[str, ...]) -> ParsedMessage:
+    return ParsedMessage(
+        message_id=None,
+        from_addrs=(),
+        sender=None,
+        return_path="",
+        to=(),
+        cc=(),
+        delivered_to=(),
+        subject="",
+        date=None,
+        in_reply_to=(),
+        references=(),
+        headers=MappingProxyType({}),
+        text="",
+        html="",
+        content_type="",
+        report_type="",
+        delivery_status=(),
+        has_feedback_report=False,
+        has_encrypted_part=False,
+        defects=defects,
+        size=len(raw),
+    )
+
+
+def _parse(raw: bytes) -> ParsedMessage:
+    msg = BytesParser(policy=compat32).parsebytes(raw)
+    defects: list[str] = []
+    headers = _raw_headers(msg, defects)
+    acc = _Walk()
+    _walk(msg, 0, False, acc)
+    text, html = _body_text(acc)
+    from_addrs, sender = _from_fields(headers)
+    content_type = _content_type(msg)
+    return ParsedMessage(
+        message_id=_message_id(headers),
+        from_addrs=from_addrs,
+        sender=sender,
+        return_path=_return_path(headers),
+        to=_address_list(_values(headers, "to")),
+        cc=_address_list(_values(headers, "cc")),
+        delivered_to=_address_list(_values(headers, *_DELIVERED_TO_HEADERS)),
+        subject=_subject(headers),
+        date=_date(headers),
+        in_reply_to=_ids(headers, "in-reply-to"),
+        references=_ids(headers, "references"),
+        headers=_header_map(headers),
+        text=clean(text),
+        html=clean(html),
+        content_type=content_type,
+        report_type=_report_type(msg, content_type),
+        delivery_status=tuple(acc.statuses),
+        has_feedback_report=acc.feedback,
+        has_encrypted_part=acc.encrypted,
+        defects=_unique([*defects, *acc.defects]),
+        size=len(raw),
+    )
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    """Parse raw RFC 5322 bytes. Never raises: on any parser failure the result has no headers and the
+    defect ``ParserErrorDefect`` (the classifier then calls it malformed)."""
+    data = bytes(raw) if isinstance(raw, bytes | bytearray | memoryview) else b""
+    try:
+        return _parse(data)
+    except Exception:  # RecursionError, MemoryError and the parser's undocumented failures: none escape
+        return _empty(data, ("ParserErrorDefect",))

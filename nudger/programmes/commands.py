@@ -1,0 +1,227 @@
+"""Email commands in a reply: stop, pause, resume, skip, private, share, help (pure).
+
+A reply is a command only when it is short — at most `MAX_COMMAND_WORDS` words once punctuation, case
+and politeness ("please", "bitte", "merci", "por favor", …) are ignored — and is *exactly* a command
+phrase, or starts with a command line (stop/pause/resume/skip/help) followed by little else (a sign-off).
+An empty body falls back to the subject, without its reply prefixes. English, German, French and Spanish.
+
+A long reflection that mentions "stop" is never a command. ``pause`` alone pauses for
+`DEFAULT_PAUSE`; "pause for 2 weeks" / "pause until 3 March" are resolved against `today` (at most a
+year ahead).
+
+`split_sharing_marker` reads a leading "private" / "share" marker line (or ``[private]`` in the subject)
+off a reflection, so the rest can be stored as the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from calendar import monthrange
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+
+from nudger.inbound.classify import add_days, parse_date_phrase
+
+MAX_COMMAND_WORDS = 6
+DEFAULT_PAUSE_DAYS = 28
+MAX_PAUSE_DAYS = 366
+DEFAULT_PAUSE = timedelta(days=DEFAULT_PAUSE_DAYS)
+
+
+class CommandName(StrEnum):
+    STOP = "stop"
+    PAUSE = "pause"
+    RESUME = "resume"
+    SKIP = "skip"
+    PRIVATE = "private"
+    SHARE = "share"
+    HELP = "help"
+
+
+@dataclass(frozen=True)
+class Command:
+    name: CommandName
+    until: date | None = None
+
+
+def _phrases(name: CommandName, text: str) -> dict[str, CommandName]:
+    return {phrase.strip(): name for phrase in text.split(",") if phrase.strip()}
+
+
+_PHRASES: dict[str, CommandName] = {
+    **_phrases(
+        CommandName.STOP,
+        "stop, stop it, stop this, stop email, stop emails, stop e-mails, stop mail, stop mails,"
+        "stop messages,"
+        "stop all emails, stop sending, stop sending me emails, stop sending emails, stop the emails,"
+        "unsubscribe, unsubscribe me, remove me, opt out, opt-out, optout,"
+        "abmelden, abbestellen, stopp, austragen, bitte austragen, mich abmelden,"
+        "désabonner, desabonner, me désabonner, me desabonner, se désabonner, se desabonner,"
+        "désinscrire, desinscrire, se désinscrire, se desinscrire, me désinscrire, me desinscrire,"
+        "désinscription, desinscription, désabonnement, desabonnement, arrêter, arreter,"
+        "baja, darme de baja, dar de baja, de baja, cancelar suscripción, cancelar suscripcion,"
+        "cancelar la suscripción, cancelar la suscripcion, anular suscripción, anular suscripcion",
+    ),
+    **_phrases(
+        CommandName.RESUME,
+        "resume, restart, unpause, start again, continue, fortsetzen, weiter, fortfahren, wieder aufnehmen,"
+        "reprendre, continuer, reanudar, continuar, reactivar",
+    ),
+    **_phrases(
+        CommandName.SKIP,
+        "skip, skip this, skip this one, skip this week, skip this question, skip this round, skip it,"
+        "überspringen, ueberspringen, passer, passer cette semaine, sauter, saltar, saltar esta, omitir",
+    ),
+    **_phrases(
+        CommandName.PRIVATE,
+        "private, privat, privé, prive, privado, privada, keep private, keep it private, [private]",
+    ),
+    **_phrases(CommandName.SHARE, "share, teilen, partager, compartir, share it, [share]"),
+    **_phrases(CommandName.HELP, "help, hilfe, aide, ayuda, commands"),
+}
+_LINE_COMMANDS = frozenset(
+    {CommandName.STOP, CommandName.PAUSE, CommandName.RESUME, CommandName.SKIP, CommandName.HELP}
+)
+
+_NUMBERS = {
+    **dict.fromkeys(("a", "an", "one", "ein", "eine", "einen", "un", "une", "una"), 1),
+    **dict.fromkeys(("two", "zwei", "deux", "dos"), 2),
+    **dict.fromkeys(("three", "drei", "trois", "tres"), 3),
+    **dict.fromkeys(("four", "vier", "quatre", "cuatro"), 4),
+    **dict.fromkeys(("five", "fünf", "funf", "cinq", "cinco"), 5),
+    **dict.fromkeys(("six", "sechs", "seis"), 6),
+}
+_UNITS = {
+    **dict.fromkeys(
+        ("day", "days", "tag", "tage", "tagen", "jour", "jours", "día", "días", "dia", "dias"), "d"
+    ),
+    **dict.fromkeys(
+        ("week", "weeks", "woche", "wochen", "semaine", "semaines", "semana", "semanas"),
+        "w",
+    ),
+    **dict.fromkeys(("month", "months", "monat", "monate", "monaten", "mois", "mes", "meses"), "m"),
+}
+
+_FILLER_RE = re.compile(
+    r"(?<![\w'])(?:please|pls|plz|bitte|danke|thanks|thank you|thx|cheers|merci|s'il vous pla[iî]t|svp"
+    r"|por favor|gracias|ok|okay)(?![\w'])"
+)
+_EDGE_PUNCTUATION = '.,!?;:"()*_«»“”„'
+_PAUSE_RE = re.compile(
+    r"(?:pause|pausieren|pausiere|pausar|pausa|mettre en pause|en pause)(?: me| mich| moi)?"
+    r"(?: (?:until|till|til|bis(?: zum| zu| am| den)?|jusqu'au|jusqu'à|jusqu'a|jusqu au|hasta(?: el)?)"
+    r" (?P<date>.+)"
+    r"| (?:(?:for|für|fur|pour|por|durante) )?(?P<count>\d{1,3}|[a-zäöüéíú]+) (?P<unit>[a-záíú]+))?"
+)
+_REPLY_PREFIX_RE = re.compile(
+    r"^\s*(?:re|aw|sv|vs|antw|antwort|r|rif|ref|réf|odp|svar)\s*(?:\[\d+\])?\s*:\s*", re.IGNORECASE
+)
+_MARKER_WORDS = r"private|privat|privé|prive|privado|privada|share|teilen|partager|compartir"
+_MARKER_LINE_RE = re.compile(rf"\[?\s*(?P<word>{_MARKER_WORDS})\s*\]?\s*:?", re.IGNORECASE)
+_MARKER_PREFIX_RE = re.compile(
+    rf"(?:\[\s*(?P<bracket>{_MARKER_WORDS})\s*\]\s*:?|(?P<colon>{_MARKER_WORDS})\s*:)\s*(?P<rest>\S.*)",
+    re.IGNORECASE | re.DOTALL,
+)
+_SUBJECT_MARKER_RE = re.compile(rf"\[\s*(?P<word>{_MARKER_WORDS})\s*\]", re.IGNORECASE)
+_SHARE_WORDS = frozenset({"share", "teilen", "partager", "compartir"})
+
+# ------------------------------------------------------------------------------------------------ pause
+
+
+def _add_months(start: date, months: int) -> date:
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    if year > date.max.year:
+        return date.max
+    return date(year, month, min(start.day, monthrange(year, month)[1]))
+
+
+def _pause_until(match: re.Match[str], today: date) -> date | None:
+    """The end of a pause; None when the words after "pause" are neither a duration nor "until …"."""
+    latest = add_days(today, MAX_PAUSE_DAYS)
+    default = add_days(today, DEFAULT_PAUSE_DAYS)
+    if match.group("date"):  # a date we cannot read ("until further notice") still means "pause"
+        until = parse_date_phrase(match.group("date"), today=today)
+        return min(until, latest) if until and until > today else default
+    if not match.group("count"):
+        return default
+    count_text, unit = match.group("count"), _UNITS.get(match.group("unit"))
+    count = int(count_text) if count_text.isdigit() else _NUMBERS.get(count_text)
+    if not count or unit is None:
+        return None
+    if unit == "m":
+        return min(_add_months(today, min(count, 12)), latest)
+    return min(add_days(today, count * (7 if unit == "w" else 1)), latest)
+
+
+# ------------------------------------------------------------------------------------------------ parsing
+
+
+def _normalise(text: str) -> str:
+    text = text.replace("’", "'").replace("`", "'").lower()
+    text = _FILLER_RE.sub(" ", text)
+    words = (word.strip(_EDGE_PUNCTUATION) for word in text.split())
+    return " ".join(word for word in words if word)
+
+
+def _match(phrase: str, today: date) -> Command | None:
+    if not phrase or len(phrase.split()) > MAX_COMMAND_WORDS:
+        return None
+    name = _PHRASES.get(phrase)
+    if name is not None:
+        return Command(name)
+    pause = _PAUSE_RE.fullmatch(phrase)
+    if pause is None:
+        return None
+    until = _pause_until(pause, today)
+    return Command(CommandName.PAUSE, until) if until else None
+
+
+def _strip_reply_prefixes(subject: str) -> str:
+    previous = None
+    while previous != subject:
+        previous, subject = subject, _REPLY_PREFIX_RE.sub("", subject, count=1)
+    return subject
+
+
+def parse_command(text: str, subject: str, *, today: date) -> Command | None:
+    """The command in a (trimmed) reply body — or in the subject when the body is empty — else None."""
+    body = text.strip()
+    if not body:
+        return _match(_normalise(_strip_reply_prefixes(subject)), today)
+    whole = _normalise(body)
+    if len(whole.split()) > MAX_COMMAND_WORDS:
+        return None
+    command = _match(whole, today)
+    if command is not None:
+        return command
+    first_line = next(line for line in body.splitlines() if line.strip())
+    command = _match(_normalise(first_line), today)
+    return command if command is not None and command.name in _LINE_COMMANDS else None
+
+
+def _sharing(word: str) -> CommandName:
+    return CommandName.SHARE if word.lower() in _SHARE_WORDS else CommandName.PRIVATE
+
+
+def split_sharing_marker(text: str, subject: str) -> tuple[CommandName | None, str]:
+    """(PRIVATE or SHARE, text without the marker) for a leading marker line or a ``[private]`` /
+    ``[share]`` subject tag; (None, text) otherwise."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    first = next((index for index, line in enumerate(lines) if line.strip()), None)
+    if first is not None:
+        line = lines[first].strip()
+        whole = _MARKER_LINE_RE.fullmatch(line)
+        if whole:
+            rest = "\n".join(lines[first + 1 :]).lstrip("\n")
+            return _sharing(whole.group("word")), rest
+        prefix = _MARKER_PREFIX_RE.fullmatch(line)
+        if prefix:
+            word = prefix.group("bracket") or prefix.group("colon")
+            rest = "\n".join([prefix.group("rest"), *lines[first + 1 :]])
+            return _sharing(word), rest
+    tag = _SUBJECT_MARKER_RE.search(subject)
+    if tag:
+        return _sharing(tag.group("word")), text
+    return None, text

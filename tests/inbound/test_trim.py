@@ -1,0 +1,315 @@
+"""trim_reply: the new text exactly, per client and language; inline answers; speed on 1 MB."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nudger.inbound.parse import parse_message
+from nudger.inbound.trim import trim_reply
+
+EMAILS = Path(__file__).resolve().parent.parent / "emails"
+QUESTION = "What did you learn from a mistake this week?"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "Ask earlier.\n\nOn Mon, 10 Mar 2025 at 08:00, Nudger <reply+abc@example.com> wrote:\n\n"
+            "> What did you learn?\n>\n> -- \n> nudger\n",
+            "Ask earlier.",
+            id="gmail",
+        ),
+        pytest.param(
+            "Ask earlier.\n\nOn Mon, 10 Mar 2025 at 08:00, Nudger Team from the Learning and\n"
+            "Development Department <reply+abc@example.com> wrote:\n> What did you learn?\n",
+            "Ask earlier.",
+            id="gmail-header-wrapped-over-two-lines",
+        ),
+        pytest.param(
+            "Ask earlier.\n\nOn Monday, March 10, 2025 at 08:00:00 AM UTC,\nNudger Team\n"
+            "<reply+abc@example.com> wrote:\n> What did you learn?\n",
+            "Ask earlier.",
+            id="header-wrapped-over-three-lines",
+        ),
+        pytest.param(
+            "Ask earlier.\n\n> On 10 Mar 2025, at 08:00, Nudger <reply+abc@example.com> wrote:\n>\n> q?\n",
+            "Ask earlier.",
+            id="apple-quoted-header",
+        ),
+        pytest.param(
+            "Ask earlier.\n\nOn 10/03/2025 08:00, Nudger wrote:\n> q?\n",
+            "Ask earlier.",
+            id="thunderbird",
+        ),
+        pytest.param(
+            "Früher fragen.\n\nAm Mo., 10. März 2025 um 08:00 Uhr schrieb Nudger <reply+abc@example.com>:\n"
+            "> q?\n",
+            "Früher fragen.",
+            id="german",
+        ),
+        pytest.param(
+            "Demander plus tôt.\n\nLe lun. 10 mars 2025 à 08:00, Nudger <reply+abc@example.com> a écrit :\n"
+            "> q?\n",
+            "Demander plus tôt.",
+            id="french",
+        ),
+        pytest.param(
+            "Preguntar antes.\n\nEl lun, 10 mar 2025 a las 8:00, Nudger (<reply+abc@example.com>) escribió:\n"
+            "> q?\n",
+            "Preguntar antes.",
+            id="spanish",
+        ),
+        pytest.param(
+            "Eerder vragen.\n\nOp ma 10 mrt. 2025 om 08:00 schreef Nudger <reply+abc@example.com>:\n> q?\n",
+            "Eerder vragen.",
+            id="dutch",
+        ),
+        pytest.param(
+            "Ask earlier.\n\n-----Original Message-----\nFrom: Nudger\nSent: Monday\nq?\n",
+            "Ask earlier.",
+            id="original-message",
+        ),
+        pytest.param(
+            "Ask earlier.\n\n________________________________\nFrom: Nudger <reply+abc@example.com>\n"
+            "Sent: Monday, March 10, 2025 8:00 AM\nTo: Anna\nSubject: q\n\nq?\n",
+            "Ask earlier.",
+            id="outlook-underscores",
+        ),
+        pytest.param(
+            "Ask earlier.\n\nFrom: Nudger <reply+abc@example.com>\nSent: Monday, March 10, 2025 8:00 AM\n"
+            "To: Anna Schmidt <anna@acme.example>\nSubject: q\n\nq?\n",
+            "Ask earlier.",
+            id="outlook-header-block",
+        ),
+        pytest.param(
+            "Ask earlier.\n\n*From:* Nudger <reply+abc@example.com>\n*Sent:* Monday\n*To:* Anna\n\nq?\n",
+            "Ask earlier.",
+            id="outlook-bold-header-block",
+        ),
+        pytest.param(
+            "Früher fragen.\n\nVon: Nudger <reply+abc@example.com>\nGesendet: Montag, 10. März 2025 08:00\n"
+            "An: Anna\nBetreff: q\n\nq?\n",
+            "Früher fragen.",
+            id="outlook-german",
+        ),
+        pytest.param(
+            "Demander plus tôt.\n\nDe : Nudger <reply+abc@example.com>\nEnvoyé : lundi 10 mars 2025 08:00\n"
+            "À : Anna\nObjet : q\n\nq?\n",
+            "Demander plus tôt.",
+            id="outlook-french",
+        ),
+        pytest.param(
+            "Preguntar antes.\n\nDe: Nudger <reply+abc@example.com>\n"
+            "Enviado: lunes, 10 de marzo de 2025 8:00\nPara: Anna\nAsunto: q\n\nq?\n",
+            "Preguntar antes.",
+            id="outlook-spanish",
+        ),
+        pytest.param(
+            "See below.\n\nBegin forwarded message:\n\nFrom: Nudger\nSubject: q\n\nq?\n",
+            "See below.",
+            id="apple-forward",
+        ),
+        pytest.param(
+            "See below.\n\n---------- Forwarded message ---------\nFrom: Nudger\n\nq?\n",
+            "See below.",
+            id="gmail-forward",
+        ),
+        pytest.param(
+            "Ask earlier.\n\n-- \nAnna Schmidt\nHead of Platform\n+49 30 1234567\n",
+            "Ask earlier.",
+            id="signature",
+        ),
+        pytest.param("Ask earlier.\n> q?\n> more quote\n", "Ask earlier.", id="bare-quote"),
+        pytest.param("> q?\n", "", id="only-quote"),
+        pytest.param("-- \nAnna Schmidt\n", "", id="only-signature"),
+        pytest.param("", "", id="empty"),
+    ],
+)
+def test_trims_to_exactly_the_new_text(text: str, expected: str) -> None:
+    assert trim_reply(text).text == expected
+
+
+@pytest.mark.parametrize(
+    "footer",
+    [
+        "Sent from my iPhone",
+        "Sent from my Android",
+        "Sent from my Galaxy",
+        "Get Outlook for iOS",
+        "Get Outlook for Android<https://aka.ms/AAb9ysg>",
+        "Sent from Mail for Windows",
+        "Envoyé de mon iPhone",
+        "Von meinem iPhone gesendet",
+        "Enviado desde mi iPhone",
+    ],
+)
+def test_mobile_footers_are_removed(footer: str) -> None:
+    trimmed = trim_reply(f"Ask earlier.\n\n{footer}\n")
+    assert trimmed.text == "Ask earlier."
+    assert trimmed.elided == footer
+
+
+def test_inline_answers_between_quoted_lines_are_kept() -> None:
+    text = (
+        "On Mon, 10 Mar 2025 at 08:00, Nudger <reply+abc@example.com> wrote:\n"
+        "> What did you learn?\n"
+        "That estimates are ranges.\n"
+        "\n"
+        "> What will you do differently?\n"
+        "Give ranges.\n"
+        "Explain them.\n"
+        "\n"
+        "-- \n"
+        "Anna\n"
+    )
+    trimmed = trim_reply(text)
+    assert trimmed.text == "That estimates are ranges.\n\nGive ranges.\nExplain them."
+    assert "> What did you learn?" in trimmed.elided
+    assert trimmed.elided.startswith("On Mon, 10 Mar 2025 at 08:00, Nudger")
+    assert trimmed.elided.endswith("Anna")
+
+
+def test_bottom_posting_is_kept() -> None:
+    text = "Bob Smith <bob@acme.example> wrote:\n> What did you learn?\n\nThat I should bottom-post less.\n"
+    assert trim_reply(text).text == "That I should bottom-post less."
+
+
+def test_header_followed_by_unquoted_history_cuts_it() -> None:
+    text = (
+        "Yes.\n\nOn Mon, 10 Mar 2025 at 08:00, Nudger wrote:\n\nWhat did you learn?\nReply to this email.\n"
+    )
+    trimmed = trim_reply(text)
+    assert trimmed.text == "Yes."
+    assert trimmed.elided.endswith("Reply to this email.")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "On reflection, I learned a lot.\nThe thing I wrote:\nkeep it simple.",
+        "On Monday I shipped it.\nOn Tuesday I fixed it.",
+        "From: my own perspective, ranges work.\nTo: be honest, it took a while.",
+        "Le point clé : demander tôt.",
+        "Learned:\n- one\n- two",
+    ],
+)
+def test_look_alikes_are_not_trimmed(text: str) -> None:
+    assert trim_reply(text).text == text
+
+
+def test_structure_is_kept_and_whitespace_tidied() -> None:
+    text = "Steps:\n\n1. read the logs   \n2. ask\n\n    def f():\n        return 1\n\n\n\n\nDone.  \n\n\n"
+    assert (
+        trim_reply(text).text
+        == "Steps:\n\n1. read the logs\n2. ask\n\n    def f():\n        return 1\n\nDone."
+    )
+
+
+def test_crlf_and_cr_line_endings() -> None:
+    assert trim_reply("Ask earlier.\r\n\r\nOn Mon, 10 Mar 2025, X wrote:\r\n> q\r\n").text == "Ask earlier."
+    assert trim_reply("a\rb").text == "a\nb"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"{QUESTION}\n\nI pushed on a Friday. Never again.", "I pushed on a Friday. Never again."),
+        (
+            "What did you learn\nfrom a   mistake this week?\n\nI pushed on a Friday.",
+            "I pushed on a Friday.",
+        ),
+        ("WHAT DID YOU LEARN FROM A MISTAKE THIS WEEK?\nTesting in prod.", "Testing in prod."),
+        ("I pushed on a Friday.", "I pushed on a Friday."),
+        (QUESTION, ""),
+    ],
+)
+def test_our_question_is_removed_if_left_in(text: str, expected: str) -> None:
+    trimmed = trim_reply(text, question=QUESTION)
+    assert trimmed.text == expected
+    if expected != text:
+        assert " ".join(trimmed.elided.lower().split()) == QUESTION.lower()
+
+
+def test_short_questions_are_not_removed_from_answers() -> None:
+    assert trim_reply("Why? Because it was late.", question="Why?").text == "Why? Because it was late."
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "reply_gmail_quoted.eml",
+            "I shipped a migration without a dry run and it locked a table for 4 minutes.\n\n"
+            "Next time I will:\n- run it against a copy first\n- announce it in the channel",
+        ),
+        (
+            "human_outlook_with_xars.eml",
+            "I assumed the customer had read the release notes. They had not.\n"
+            "Now I send a two-line summary with every release.\n\nPriya",
+        ),
+        ("reply_apple_mail_iphone.eml", "That a quick “not sure yet” beats a confident guess 🙂"),
+        ("reply_outlook_plain_de.eml", "Dass man Änderungen am Freitag besser lässt.\n\nGrüße\nJürgen"),
+        ("reply_iso2022jp.eml", "ミスから学んだこと：確認は二回。"),
+        ("forwarded_nudge.eml", "Have a look at this, I think you'd like it."),
+    ],
+)
+def test_fixture_replies_trim_to_the_new_text(name: str, expected: str) -> None:
+    msg = parse_message((EMAILS / name).read_bytes())
+    assert trim_reply(msg.text, question=QUESTION).text == expected
+
+
+def test_one_megabyte_reply_trims_in_well_under_a_second() -> None:
+    paragraph = "I learned that a checklist beats memory when the pressure is on. " * 3 + "\n"
+    quoted = "".join(f"> {line}" for line in [paragraph] * 4)
+    text = (paragraph * 4 + "\n" + quoted + "\n") * 900
+    assert len(text) > 1_000_000
+    started = time.perf_counter()
+    trimmed = trim_reply(text, question=QUESTION)
+    assert time.perf_counter() - started < 0.5
+    assert trimmed.text.startswith("I learned that a checklist")
+    assert ">" not in trimmed.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "On 1\n" * 20_000,
+        "Bob wrote:\n\n\n" * 10_000,
+        "From: x\n" * 20_000,
+        "On 1 Jan 2025 X wrote:\n> q\n" * 10_000,
+        ":\n" * 40_000,
+        "x" * 1_000_000,
+        "-" * 500_000,
+        "w " * 300_000,
+    ],
+    ids=["on-lines", "wrote-lines", "from-lines", "headers", "colons", "long-line", "dashes", "words"],
+)
+def test_hostile_shapes_stay_linear(text: str) -> None:
+    started = time.perf_counter()
+    trim_reply(text, question="w w w w w w w w x")
+    assert time.perf_counter() - started < 0.5  # quadratic behaviour would take minutes at these sizes
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    st.text(alphabet=st.sampled_from(list("> -_:\n\r\tOnAmwrote:Fom1@<>xé*")), max_size=400),
+    st.one_of(st.none(), st.text(max_size=40)),
+)
+def test_trim_never_raises_and_only_removes_lines(text: str, question: str | None) -> None:
+    trimmed = trim_reply(text, question=question)
+    original_lines = {line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")}
+    if question is None:
+        assert set(trimmed.text.split("\n")) <= original_lines | {""}
+    assert not any(line.lstrip().startswith(">") for line in trimmed.text.split("\n"))
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(st.text(max_size=300))
+def test_trim_never_raises_on_arbitrary_text(text: str) -> None:
+    assert isinstance(trim_reply(text, question=text[:50]).text, str)
