@@ -73,23 +73,36 @@ async def ceiling(port: int, count: int, connections: int) -> float:
 
 async def nudger_round(port: int, people: int, connections: int, folder: Path) -> dict[str, float]:
     async with local_redis(folder) as redis_url:
-        settings = parse_settings({
-            "service": {"from_address": "nudger@bench.test", "reply_domain": "reply.bench.test"},
-            "database": {"url": f"sqlite+aiosqlite:///{folder / 'bench.db'}"},
-            "redis": {"url": redis_url},
-            "smtp": {"host": "127.0.0.1", "port": port, "tls": "none", "connections": connections},
-            "programme": [{"key": "w", "name": "Weekly", "questions": [{"text": "What did you learn?"}]}],
-        })
+        settings = parse_settings(
+            {
+                "service": {"from_address": "nudger@bench.test", "reply_domain": "reply.bench.test"},
+                "database": {"url": f"sqlite+aiosqlite:///{folder / 'bench.db'}"},
+                "redis": {"url": redis_url},
+                "smtp": {"host": "127.0.0.1", "port": port, "tls": "none", "connections": connections},
+                "programme": [{"key": "w", "name": "Weekly", "questions": [{"text": "What did you learn?"}]}],
+            }
+        )
         secrets_ = Secrets(Secret(secrets.token_hex(16)), Secret(""), Secret(""))
         clock = ManualClock(START)
         async with open_services(settings, secrets_, clock=clock) as s:
             async with transaction(s.sessions) as session:
-                rows = [RosterRow(i, f"p{i}@bench.test", f"P {i}", f"t{i % 7}", "Europe/London") for i in range(people)]
+                rows = [
+                    RosterRow(i, f"p{i}@bench.test", f"P {i}", f"t{i % 7}", "Europe/London")
+                    for i in range(people)
+                ]
                 await upsert_people(session, rows, settings.programmes, START, consent_how="bench")
             assert s.redis is not None
             await s.redis.enqueue_job("plan")
-        worker = build_worker(settings, secrets_, burst=True, crons=False, clock=clock, handle_signals=False,
-                              poll_delay=0.01, max_jobs=connections * 4)
+        worker = build_worker(
+            settings,
+            secrets_,
+            burst=True,
+            crons=False,
+            clock=clock,
+            handle_signals=False,
+            poll_delay=0.01,
+            max_jobs=connections * 4,
+        )
         t0 = time.perf_counter()
         await worker.main()
         elapsed = time.perf_counter() - t0

@@ -402,7 +402,9 @@ async def _summary(demo: Demo, s: Services, sink: SinkHandler, report: dict[str,
         sent = int(
             (
                 await session.exec(
-                    select(func.count()).select_from(Outbox).where(col(Outbox.status) == OutboxStatus.SENT)
+                    select(func.count())
+                    .select_from(Outbox)
+                    .where(col(Outbox.status).in_([OutboxStatus.SENT, OutboxStatus.BOUNCED]))
                 )
             ).one()
         )
@@ -418,7 +420,7 @@ async def _summary(demo: Demo, s: Services, sink: SinkHandler, report: dict[str,
     replies, posts = await _count(s, Reply), await _count(s, Post)
     table = Table(title="nudger demo", show_header=False)
     for label, value in [
-        ("emails sent (outbox → SMTP)", sent),
+        ("emails handed to SMTP (via the outbox)", sent),
         ("answers stored", replies),
         ("circles formed", await _count(s, Circle)),
         ("circle posts relayed", posts),

@@ -87,6 +87,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     url = str(request.getfixturevalue("postgres_url"))
     asyncio.run(_reset_postgres(url))
     yield url
+    asyncio.run(_reset_postgres(url))  # leave the shared session database empty again
 
 
 @pytest.fixture
@@ -137,7 +138,9 @@ class ScriptedHandler:
         script = self.data_replies.get(to)
         if script:
             return script.pop(0)
-        self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), envelope.original_content or b""))
+        self.received.append(
+            Received(str(envelope.mail_from), list(envelope.rcpt_tos), envelope.original_content or b"")
+        )
         if self.drop_after_data > 0:
             self.drop_after_data -= 1
             assert server.transport is not None

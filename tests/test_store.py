@@ -39,9 +39,17 @@ async def test_migrations_match_the_models_and_rerun_is_a_no_op(db_url: str) -> 
 
 def _outbox_row(key: str, message_id: str) -> dict[str, object]:
     return {
-        "key": key, "kind": "nudge", "to_addr": "a@corp.test", "envelope_from": "b@corp.test",
-        "message_id": message_id, "raw": b"x", "status": "pending", "attempts": 0,
-        "next_attempt_at": NOW, "last_error": "", "created_at": NOW,
+        "key": key,
+        "kind": "nudge",
+        "to_addr": "a@corp.test",
+        "envelope_from": "b@corp.test",
+        "message_id": message_id,
+        "raw": b"x",
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": NOW,
+        "last_error": "",
+        "created_at": NOW,
     }
 
 
@@ -51,8 +59,12 @@ async def test_unique_keys_make_inserts_idempotent(db_url: str) -> None:
     try:
         await migrate(engine)
         async with transaction(sessions) as session:
-            first = await insert_ignore(session, Outbox, [_outbox_row("k1", "<m1@x>"), _outbox_row("k2", "<m2@x>")])
-            again = await insert_ignore(session, Outbox, [_outbox_row("k1", "<m3@x>"), _outbox_row("k3", "<m2@x>")])
+            first = await insert_ignore(
+                session, Outbox, [_outbox_row("k1", "<m1@x>"), _outbox_row("k2", "<m2@x>")]
+            )
+            again = await insert_ignore(
+                session, Outbox, [_outbox_row("k1", "<m3@x>"), _outbox_row("k3", "<m2@x>")]
+            )
         assert len(first) == 2
         assert again == []
         async with sessions() as session:
@@ -69,8 +81,14 @@ async def test_timestamps_come_back_timezone_aware_utc(db_url: str) -> None:
         await migrate(engine)
         async with transaction(sessions) as session:
             session.add(
-                Inbound(source="smtp", message_id="<a@x>", sha256="0" * 64, raw=b"\x00\xff raw bytes kept",
-                        size=17, received_at=NOW)
+                Inbound(
+                    source="smtp",
+                    message_id="<a@x>",
+                    sha256="0" * 64,
+                    raw=b"\x00\xff raw bytes kept",
+                    size=17,
+                    received_at=NOW,
+                )
             )
         async with sessions() as session:
             row = (await session.exec(select(Inbound))).one()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import jinja2
 
@@ -51,7 +52,9 @@ def compose_nudge(
     question: str,
     due_at: datetime,
     closes_at: datetime,
+    timezone: str = "UTC",
 ) -> Outgoing:
+    """A nudge; the reply deadline is shown in the recipient's own timezone."""
     token = keys.token(TokenKind.NUDGE, nudge_id)
     unsubscribe = keys.token(TokenKind.UNSUBSCRIBE, recipient.person_id)
     message_id = make_message_id(outbox_key, identity.message_domain)
@@ -61,7 +64,7 @@ def compose_nudge(
         first_name=_first_name(recipient.name),
         programme=programme_name,
         question=question,
-        closes_at=closes_at,
+        closes_at=closes_at.astimezone(ZoneInfo(timezone)),
         service=identity.service_name,
     )
     headers = {**MACHINE_HEADERS, **list_headers(identity, unsubscribe, programme_key)}

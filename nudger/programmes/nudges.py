@@ -228,6 +228,7 @@ async def _write_nudges(
             question=rnd.question,
             due_at=send.due_at,
             closes_at=rnd.closes_at,
+            timezone=person.timezone,
         )
         queued += await add_to_outbox(session, [mail], now, send_at=send.due_at)
     return queued

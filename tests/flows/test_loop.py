@@ -62,7 +62,12 @@ class Loop:
         for job in jobs:
             await self.services.redis.enqueue_job(job)
         worker = build_worker(
-            self.settings, self.secrets, burst=True, crons=False, clock=self.clock, handle_signals=False,
+            self.settings,
+            self.secrets,
+            burst=True,
+            crons=False,
+            clock=self.clock,
+            handle_signals=False,
             poll_delay=0.01,
         )
         try:
@@ -87,8 +92,12 @@ async def loop(
         smtp={"host": "127.0.0.1", "port": smtp_server.port, "tls": "none"},
         inbound={
             "imap": {
-                "host": dovecot.host, "port": dovecot.port, "tls": "none", "username": LD_USER,
-                "password_env": "IMAP_PW", "mailboxes": [fresh_mailbox],
+                "host": dovecot.host,
+                "port": dovecot.port,
+                "tls": "none",
+                "username": LD_USER,
+                "password_env": "IMAP_PW",
+                "mailboxes": [fresh_mailbox],
             }
         },
     )
@@ -96,9 +105,14 @@ async def loop(
     clock = ManualClock(START)
     async with open_services(settings, secrets, clock=clock) as services:
         async with transaction(services.sessions) as session:
-            rows = [RosterRow(n, f"{name}@{DOMAIN}", name.title(), team, tz) for n, (name, team, tz) in enumerate(PEOPLE)]
+            rows = [
+                RosterRow(n, f"{name}@{DOMAIN}", name.title(), team, tz)
+                for n, (name, team, tz) in enumerate(PEOPLE)
+            ]
             await upsert_people(session, rows, settings.programmes, START, consent_how="test")
-        handler = InboundHandler(services.sessions, services.identity, services.keys, services.queue, clock.now)
+        handler = InboundHandler(
+            services.sessions, services.identity, services.keys, services.queue, clock.now
+        )
         port = free_port()
         server = await start_listener(handler, "127.0.0.1", port, max_bytes=1_000_000)
         try:
@@ -150,18 +164,25 @@ async def test_the_whole_loop_through_imap_and_the_listener(loop: Loop) -> None:
     assert {p: len(m) for p, m in nudges.items()} == {p: 1 for p, _, _ in PEOPLE}
     first = nudges["ana"][0]
     assert first["Auto-Submitted"] == "auto-generated"
-    assert str(first["Reply-To"]).startswith(f"reply+") and "List-Unsubscribe" in first
+    assert str(first["Reply-To"]).startswith("reply+")
+    assert "List-Unsubscribe" in first
     await loop.drain("plan")  # planning again changes nothing
     assert len(loop.sink.handler.received) == len(PEOPLE)
 
     # LISTEN: three replies through Dovecot, three through the SMTP listener.
-    answers = {name: f"{name.title()} learned something worth sharing #{i}." for i, (name, _, _) in enumerate(PEOPLE)}
+    answers = {
+        name: f"{name.title()} learned something worth sharing #{i}." for i, (name, _, _) in enumerate(PEOPLE)
+    }
     for name in ("ana", "ben", "chi"):
         raw = reply_to(nudges[name][0], f"{name}", answers[name] + QUOTE)
         await asyncio.to_thread(imap_append, loop.dovecot, LD_USER, raw, loop.mailbox)
     for name in ("dan", "eve", "fay"):
         original = nudges[name][0]
-        await smtp_deliver(loop.listener_port, parseaddr(str(original["Reply-To"]))[1], reply_to(original, name, answers[name] + QUOTE))
+        await smtp_deliver(
+            loop.listener_port,
+            parseaddr(str(original["Reply-To"]))[1],
+            reply_to(original, name, answers[name] + QUOTE),
+        )
     await loop.drain("poll")
     await loop.drain("poll")  # polling again stores nothing twice
     async with loop.services.sessions() as session:
@@ -183,7 +204,11 @@ async def test_the_whole_loop_through_imap_and_the_listener(loop: Loop) -> None:
     ana_intro = next(message_from_bytes(r.raw) for r in intros if r.rcpt_tos == [f"ana@{DOMAIN}"])
     text = body_text(ana_intro)
     async with loop.services.sessions() as session:
-        circle = (await session.exec(select(Circle).where(col(Circle.root_message_id) == str(ana_intro["References"])))).one()
+        circle = (
+            await session.exec(
+                select(Circle).where(col(Circle.root_message_id) == str(ana_intro["References"]))
+            )
+        ).one()
     assert circle.root_message_id in str(ana_intro["References"])
     circle_mates = [r for r in intros if message_from_bytes(r.raw)["References"] == ana_intro["References"]]
     assert len(circle_mates) == 3
@@ -215,4 +240,6 @@ async def test_the_whole_loop_through_imap_and_the_listener(loop: Loop) -> None:
     assert len(reports) == 1
     report_text = body_text(reports[0])
     for label, value in (("Asked", 6), ("Answered", 6), ("Circles", 2), ("Posts", 1)):
-        assert any(label.lower() in line.lower() and str(value) in line for line in report_text.splitlines()), label
+        assert any(
+            label.lower() in line.lower() and str(value) in line for line in report_text.splitlines()
+        ), label

@@ -243,7 +243,8 @@ def dsn(to: str, status: str, action: str = "failed") -> bytes:
         + "\r\nSubject: Undelivered Mail Returned to Sender\r\n"
         "Message-ID: <dsn-" + status + "@mx.corp.test>\r\nDate: Wed, 02 Dec 2026 09:00:00 +0000\r\n"
         "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=B\r\n\r\n"
-        "--B\r\nContent-Type: text/plain\r\n\r\nFailed.\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "--B\r\nContent-Type: text/plain\r\n\r\nFailed.\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
         "Reporting-MTA: dns; mx.corp.test\r\n\r\nFinal-Recipient: rfc822; someone-else@corp.test\r\n"
         f"Action: {action}\r\nStatus: {status}\r\n\r\n--B--\r\n"
     ).encode()

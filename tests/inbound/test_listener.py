@@ -66,7 +66,7 @@ async def stored(sessions: SessionMaker) -> list[Inbound]:
 
 
 async def test_a_reply_is_stored_raw_then_queued(listener: Listener, sessions: SessionMaker) -> None:
-    code, response = await send(listener.port, TOKEN_ADDRESS, REPLY)
+    code, _response = await send(listener.port, TOKEN_ADDRESS, REPLY)
     assert code == 250
     rows = await stored(sessions)
     assert len(rows) == 1

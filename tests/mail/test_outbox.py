@@ -28,10 +28,19 @@ def transport(server: SmtpServer) -> SmtpTransport:
 
 def mail(key: str, to: str, person_id: int | None = None, expires: datetime | None = None) -> Outgoing:
     raw = build_message(
-        from_name="nudger", from_address="nudger@corp.test", to_name="", to_address=to, subject="Hello",
-        text="Hi", html=None, message_id=f"<{key}@corp.test>", date=NOW,
+        from_name="nudger",
+        from_address="nudger@corp.test",
+        to_name="",
+        to_address=to,
+        subject="Hello",
+        text="Hi",
+        html=None,
+        message_id=f"<{key}@corp.test>",
+        date=NOW,
     )
-    return Outgoing(key, "nudge", to, "bounces@reply.corp.test", f"<{key}@corp.test>", raw, person_id, expires)
+    return Outgoing(
+        key, "nudge", to, "bounces@reply.corp.test", f"<{key}@corp.test>", raw, person_id, expires
+    )
 
 
 async def add_person(sessions: SessionMaker, email: str, status: PersonStatus = PersonStatus.ACTIVE) -> int:
@@ -83,7 +92,7 @@ async def test_same_key_is_queued_once(sessions: SessionMaker) -> None:
 
 async def test_not_due_rows_wait(sessions: SessionMaker, smtp_server: SmtpServer) -> None:
     async with transaction(sessions) as session:
-        [(outbox_id, when)] = await add_to_outbox(
+        [(outbox_id, _when)] = await add_to_outbox(
             session, [mail("later", "a@corp.test")], NOW, send_at=NOW + timedelta(hours=2)
         )
     result = await deliver(sessions, transport(smtp_server), outbox_id, NOW)
@@ -92,7 +101,9 @@ async def test_not_due_rows_wait(sessions: SessionMaker, smtp_server: SmtpServer
     assert smtp_server.handler.received == []
 
 
-@pytest.mark.parametrize("reply", ["421 4.7.0 Try again later", "450 4.2.1 Mailbox busy", "451 4.3.0 Local error"])
+@pytest.mark.parametrize(
+    "reply", ["421 4.7.0 Try again later", "450 4.2.1 Mailbox busy", "451 4.3.0 Local error"]
+)
 async def test_transient_reply_is_retried_with_backoff_and_same_message_id(
     sessions: SessionMaker, smtp_server: SmtpServer, reply: str
 ) -> None:
@@ -101,7 +112,8 @@ async def test_transient_reply_is_retried_with_backoff_and_same_message_id(
     outbox_id = await queue_one(sessions, mail("b1", "b@corp.test"))
     first = await deliver(sessions, t, outbox_id, NOW)
     assert first.outcome == Outcome.RETRY
-    assert first.retry_in is not None and first.retry_in > timedelta(0)
+    assert first.retry_in is not None
+    assert first.retry_in > timedelta(0)
     pending = await row(sessions, outbox_id)
     assert pending.status == OutboxStatus.PENDING
     assert pending.next_attempt_at == NOW + first.retry_in
@@ -110,7 +122,9 @@ async def test_transient_reply_is_retried_with_backoff_and_same_message_id(
     second = await deliver(sessions, t, outbox_id, later)
     await t.close()
     assert second.outcome == Outcome.SENT
-    assert [message_from_bytes(r.raw)["Message-ID"] for r in smtp_server.handler.received] == ["<b1@corp.test>"]
+    assert [message_from_bytes(r.raw)["Message-ID"] for r in smtp_server.handler.received] == [
+        "<b1@corp.test>"
+    ]
 
 
 async def test_transient_failures_give_up_when_the_question_expires(
@@ -167,7 +181,9 @@ async def test_connection_refused_is_transient(sessions: SessionMaker) -> None:
     assert "Connect" in result.detail or "refused" in result.detail.lower()
 
 
-async def test_left_or_paused_people_are_skipped_not_sent(sessions: SessionMaker, smtp_server: SmtpServer) -> None:
+async def test_left_or_paused_people_are_skipped_not_sent(
+    sessions: SessionMaker, smtp_server: SmtpServer
+) -> None:
     left = await add_person(sessions, "left@corp.test", PersonStatus.LEFT)
     paused = await add_person(sessions, "paused@corp.test", PersonStatus.PAUSED)
     t = transport(smtp_server)
