@@ -419,8 +419,10 @@ async def _summary(demo: Demo, s: Services, sink: SinkHandler, report: dict[str,
         )
     replies, posts = await _count(s, Reply), await _count(s, Post)
     table = Table(title="nudger demo", show_header=False)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")
     for label, value in [
-        ("emails handed to SMTP (via the outbox)", sent),
+        ("emails sent (outbox → SMTP)", sent),
         ("answers stored", replies),
         ("circles formed", await _count(s, Circle)),
         ("circle posts relayed", posts),

@@ -243,3 +243,31 @@ async def test_the_whole_loop_through_imap_and_the_listener(loop: Loop) -> None:
         assert any(
             label.lower() in line.lower() and str(value) in line for line in report_text.splitlines()
         ), label
+
+
+async def test_the_sweeper_recovers_work_whose_job_was_lost(loop: Loop) -> None:
+    """Redis lost its jobs (or nobody enqueued them): the sweeper rebuilds the queue from the database."""
+    from nudger.inbound.accept import Position, store_raw
+    from nudger.programmes.nudges import plan_due
+    from nudger.queue import RecordingQueue
+
+    s = loop.services
+    # plan without enqueueing anything, as if Redis had been emptied after the commit
+    await plan_due(s.sessions, loop.settings.programmes, s.env, s.identity, s.keys, RecordingQueue(), START)
+    nudge = loop.sent_to(f"ana@{DOMAIN}")
+    assert nudge == []
+    loop.clock.advance(timedelta(minutes=5))
+    await loop.drain("sweep")
+    await loop.drain()
+    assert {r.rcpt_tos[0] for r in loop.sink.handler.received} == {f"{p}@{DOMAIN}" for p, _, _ in PEOPLE}
+    # a stored reply that was never processed is picked up too
+    original = loop.sent_to(f"ana@{DOMAIN}")[0]
+    async with transaction(s.sessions) as session:
+        await store_raw(
+            session, reply_to(original, "ana", "Recovered answer."), Position("smtp"), loop.clock.now()
+        )
+    loop.clock.advance(timedelta(minutes=5))
+    await loop.drain("sweep")
+    async with s.sessions() as session:
+        texts = (await session.exec(select(Reply.text))).all()
+    assert texts == ["Recovered answer."]
