@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from nudger.clock import Clock, SystemClock
 from nudger.config import Programme, Secrets, Settings
 from nudger.inbound.ingest import IngestDeps
+from nudger.mail.compose import Composer
 from nudger.mail.message import Identity, Keys
 from nudger.mail.smtp import SmtpTransport, Transport
 from nudger.mail.templating import make_environment
@@ -40,8 +41,12 @@ class Services:
     programmes: dict[str, Programme] = field(default_factory=dict)
 
     @property
+    def composer(self) -> Composer:
+        return Composer(self.env, self.identity, self.keys)
+
+    @property
     def ingest(self) -> IngestDeps:
-        return IngestDeps(self.identity, self.keys, self.env, self.programmes)
+        return IngestDeps(self.composer, self.programmes)
 
 
 @asynccontextmanager

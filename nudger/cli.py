@@ -347,9 +347,7 @@ def plan(
 
         async def _real() -> int:
             async with open_services(settings, secrets) as s:
-                return await plan_due(
-                    s.sessions, settings.programmes, s.env, s.identity, s.keys, s.queue, when
-                )
+                return await plan_due(s.sessions, settings.programmes, s.composer, s.queue, when)
 
         console.print(f"planned {run(_real())} nudge(s)")
         return

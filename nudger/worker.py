@@ -60,14 +60,12 @@ async def process_inbound(ctx: dict[str, Any], inbound_id: int) -> str:
 
 async def plan(ctx: dict[str, Any]) -> int:
     s = services(ctx)
-    return await plan_due(
-        s.sessions, s.settings.programmes, s.env, s.identity, s.keys, s.queue, s.clock.now()
-    )
+    return await plan_due(s.sessions, s.settings.programmes, s.composer, s.queue, s.clock.now())
 
 
 async def connect(ctx: dict[str, Any]) -> int:
     s = services(ctx)
-    return await close_rounds(s.sessions, s.programmes, s.env, s.identity, s.keys, s.queue, s.clock.now())
+    return await close_rounds(s.sessions, s.programmes, s.composer, s.queue, s.clock.now())
 
 
 async def report(ctx: dict[str, Any]) -> int:

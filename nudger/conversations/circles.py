@@ -13,14 +13,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import jinja2
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from nudger.config import Programme
 from nudger.conversations.grouping import Candidate, form_circles
-from nudger.mail.compose import Recipient, Reflection, circle_subject, compose_intro, compose_relay
-from nudger.mail.message import Identity, Keys, Outgoing, make_message_id
+from nudger.mail.compose import (
+    Composer,
+    Recipient,
+    Reflection,
+    circle_subject,
+    compose_intro,
+    compose_relay,
+    first_name,
+)
+from nudger.mail.message import Outgoing, make_message_id
 from nudger.mail.outbox import add_to_outbox
 from nudger.queue import Queue
 from nudger.store.db import SessionMaker, transaction
@@ -53,16 +60,10 @@ async def _shared_answers(session: AsyncSession, round_id: int) -> list[Answer]:
     return list(latest.values())
 
 
-def _first(name: str) -> str:
-    return name.split()[0] if name.strip() else "A colleague"
-
-
 async def close_rounds(
     sessions: SessionMaker,
     programmes: Mapping[str, Programme],
-    env: jinja2.Environment,
-    identity: Identity,
-    keys: Keys,
+    composer: Composer,
     queue: Queue,
     now: datetime,
 ) -> int:
@@ -79,7 +80,7 @@ async def close_rounds(
     formed = 0
     for round_id in due:
         assert round_id is not None
-        formed += await _group_round(sessions, round_id, programmes, env, identity, keys, queue, now)
+        formed += await _group_round(sessions, round_id, programmes, composer, queue, now)
     return formed
 
 
@@ -87,9 +88,7 @@ async def _group_round(
     sessions: SessionMaker,
     round_id: int,
     programmes: Mapping[str, Programme],
-    env: jinja2.Environment,
-    identity: Identity,
-    keys: Keys,
+    composer: Composer,
     queue: Queue,
     now: datetime,
 ) -> int:
@@ -110,7 +109,7 @@ async def _group_round(
         mails: list[Outgoing] = []
         for number, group in enumerate(groups, start=1):
             mails += await _create_circle(
-                session, rnd, number, [by_person[p] for p in group], name, env, identity, keys, now
+                session, rnd, number, [by_person[p] for p in group], name, composer, now
             )
         queued = await add_to_outbox(session, mails, now)
     await queue.send_mail(queued)
@@ -124,12 +123,10 @@ async def _create_circle(
     number: int,
     answers: Sequence[Answer],
     programme_name: str,
-    env: jinja2.Environment,
-    identity: Identity,
-    keys: Keys,
+    composer: Composer,
     now: datetime,
 ) -> list[Outgoing]:
-    root = make_message_id(f"circle:{rnd.id}:{number}", identity.message_domain)
+    root = make_message_id(f"circle:{rnd.id}:{number}", composer.identity.message_domain)
     subject = circle_subject(programme_name, rnd.question)
     circle = Circle(
         round_id=rnd.id or 0, number=number, root_message_id=root, subject=subject, created_at=now
@@ -142,16 +139,15 @@ async def _create_circle(
     session.add_all(members)
     await session.flush()
     reflections = {
-        a.person.id: Reflection(_first(a.person.name), a.person.team, a.reply.text) for a in answers
+        a.person.id: Reflection(first_name(a.person.name, "A colleague"), a.person.team, a.reply.text)
+        for a in answers
     }
     mails = []
     for member, answer in zip(members, answers, strict=True):
         person = answer.person
         mails.append(
             compose_intro(
-                env,
-                identity,
-                keys,
+                composer,
                 outbox_key=f"intro:{circle.id}:{member.id}",
                 member_id=member.id or 0,
                 recipient=Recipient(person.id or 0, person.email, person.name),
@@ -174,9 +170,7 @@ async def post_to_circle(
     inbound_id: int,
     text: str,
     elided: str,
-    env: jinja2.Environment,
-    identity: Identity,
-    keys: Keys,
+    composer: Composer,
     now: datetime,
 ) -> list[Outgoing]:
     """Store a member's post and compose its relay to every other member (never back to the author)."""
@@ -189,7 +183,7 @@ async def post_to_circle(
         inbound_id=inbound_id,
         text=text,
         elided=elided,
-        message_id=make_message_id(f"post:{inbound_id}", identity.message_domain),
+        message_id=make_message_id(f"post:{inbound_id}", composer.identity.message_domain),
         created_at=now,
     )
     session.add(post)
@@ -203,16 +197,14 @@ async def post_to_circle(
     )
     mails = []
     for other, person in rows.all():
-        intro_id = make_message_id(f"intro:{circle.id}:{other.id}", identity.message_domain)
+        intro_id = make_message_id(f"intro:{circle.id}:{other.id}", composer.identity.message_domain)
         mails.append(
             compose_relay(
-                env,
-                identity,
-                keys,
+                composer,
                 outbox_key=f"relay:{post.id}:{other.id}",
                 member_id=other.id or 0,
                 recipient=Recipient(person.id or 0, person.email, person.name),
-                author_name=_first(author.name),
+                author_name=first_name(author.name, "A colleague"),
                 subject=circle.subject,
                 text_body=text,
                 references=[circle.root_message_id, intro_id],

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 
-import jinja2
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -24,7 +23,8 @@ from nudger.inbound.classify import Kind, Verdict, classify
 from nudger.inbound.parse import ParsedMessage, parse_message
 from nudger.inbound.route import find_tokens
 from nudger.inbound.trim import trim_reply
-from nudger.mail.message import Identity, Keys, Outgoing
+from nudger.mail.compose import Composer
+from nudger.mail.message import Outgoing
 from nudger.mail.outbox import add_to_outbox, score_bounce
 from nudger.mail.tokens import Token, TokenKind
 from nudger.programmes.commands import Command, CommandName, parse_command, split_sharing_marker
@@ -66,9 +66,7 @@ QUARANTINE = frozenset(
 
 @dataclass(frozen=True)
 class IngestDeps:
-    identity: Identity
-    keys: Keys
-    env: jinja2.Environment
+    composer: Composer
     programmes: Mapping[str, Programme]
 
 
@@ -122,8 +120,8 @@ def _addresses(msg: ParsedMessage) -> list[str]:
 
 async def _decide(session: AsyncSession, deps: IngestDeps, row: Inbound, now: datetime) -> Outcome:
     msg = parse_message(row.raw)
-    verdict = classify(msg, deps.identity.own_addresses(), today=now.date())
-    tokens = find_tokens(_addresses(msg), deps.identity, deps.keys)
+    verdict = classify(msg, deps.composer.identity.own_addresses(), today=now.date())
+    tokens = find_tokens(_addresses(msg), deps.composer.identity, deps.composer.keys)
     if verdict.kind == Kind.BOUNCE:
         return await _bounce(session, msg, verdict, tokens, now)
     if verdict.kind == Kind.COMPLAINT:
@@ -334,9 +332,7 @@ async def _circle_post(
         row.id or 0,
         text,
         trimmed.elided[:MAX_REPLY_CHARS],
-        deps.env,
-        deps.identity,
-        deps.keys,
+        deps.composer,
         now,
     )
     return Outcome("post", f"circle {member.circle_id}: relayed to {len(mails)}", person.id, mails)

@@ -1,8 +1,13 @@
-"""Rendering nudger's emails from templates (pure: data in, `Outgoing` out)."""
+"""Rendering nudger's emails from templates (pure: data in, `Outgoing` out).
+
+A `Composer` holds what every email needs (templates, nudger's identity, the token key). Mail to a
+person always carries that person's own reply token, their VERP bounce address and their
+unsubscribe token; `_personal` builds it once for nudges, introductions and relays alike.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -29,20 +34,85 @@ class Recipient:
     name: str
 
 
-def _render(env: jinja2.Environment, name: str, **context: object) -> tuple[str, str]:
-    text = env.get_template(f"{name}.txt.j2").render(**context)
-    html = env.get_template(f"{name}.html.j2").render(**context)
-    return text, html
+@dataclass(frozen=True)
+class Reflection:
+    name: str
+    team: str
+    text: str
 
 
-def _first_name(name: str) -> str:
-    return name.split()[0] if name.strip() else "there"
+@dataclass(frozen=True)
+class Composer:
+    env: jinja2.Environment
+    identity: Identity
+    keys: Keys
+
+    def render(self, name: str, **context: object) -> tuple[str, str]:
+        """(text, html) from `<name>.txt.j2` and `<name>.html.j2`."""
+        context.setdefault("service", self.identity.service_name)
+        text = self.env.get_template(f"{name}.txt.j2").render(**context)
+        html = self.env.get_template(f"{name}.html.j2").render(**context)
+        return text, html
+
+
+def first_name(name: str, default: str = "there") -> str:
+    return name.split()[0] if name.strip() else default
+
+
+def circle_subject(programme_name: str, question: str) -> str:
+    return f"Your {programme_name} circle: {question}"[:200]
+
+
+@dataclass(frozen=True)
+class _Mail:
+    kind: str
+    key: str
+    subject: str
+    text: str
+    html: str
+    reply_token: str
+    list_name: str
+    date: datetime
+    headers: Mapping[str, str]
+    from_name: str = ""
+    in_reply_to: str | None = None
+    references: Sequence[str] = ()
+    expires_at: datetime | None = None
+
+
+def _personal(c: Composer, to: Recipient, mail: _Mail) -> Outgoing:
+    identity, keys = c.identity, c.keys
+    message_id = make_message_id(mail.key, identity.message_domain)
+    unsubscribe = keys.token(TokenKind.UNSUBSCRIBE, to.person_id)
+    raw = build_message(
+        from_name=mail.from_name or identity.from_name,
+        from_address=identity.from_address,
+        to_name=to.name,
+        to_address=to.email,
+        subject=mail.subject,
+        text=mail.text,
+        html=mail.html,
+        message_id=message_id,
+        date=mail.date,
+        reply_to=identity.reply_address(mail.reply_token),
+        in_reply_to=mail.in_reply_to,
+        references=mail.references,
+        headers={**mail.headers, **list_headers(identity, unsubscribe, mail.list_name)},
+    )
+    return Outgoing(
+        key=mail.key,
+        kind=mail.kind,
+        to_addr=to.email,
+        envelope_from=identity.bounce_address(keys.token(TokenKind.BOUNCE, to.person_id)),
+        message_id=message_id,
+        raw=raw,
+        person_id=to.person_id,
+        expires_at=mail.expires_at,
+    )
 
 
 def compose_nudge(
-    env: jinja2.Environment,
-    identity: Identity,
-    keys: Keys,
+    c: Composer,
     *,
     nudge_id: int,
     outbox_key: str,
@@ -55,59 +125,33 @@ def compose_nudge(
     timezone: str = "UTC",
 ) -> Outgoing:
     """A nudge; the reply deadline is shown in the recipient's own timezone."""
-    token = keys.token(TokenKind.NUDGE, nudge_id)
-    unsubscribe = keys.token(TokenKind.UNSUBSCRIBE, recipient.person_id)
-    message_id = make_message_id(outbox_key, identity.message_domain)
-    text, html = _render(
-        env,
+    text, html = c.render(
         "nudge",
-        first_name=_first_name(recipient.name),
+        first_name=first_name(recipient.name),
         programme=programme_name,
         question=question,
         closes_at=closes_at.astimezone(ZoneInfo(timezone)),
-        service=identity.service_name,
     )
-    headers = {**MACHINE_HEADERS, **list_headers(identity, unsubscribe, programme_key)}
-    raw = build_message(
-        from_name=identity.from_name,
-        from_address=identity.from_address,
-        to_name=recipient.name,
-        to_address=recipient.email,
-        subject=f"{programme_name}: {question}"[:200],
-        text=text,
-        html=html,
-        message_id=message_id,
-        date=due_at,
-        reply_to=identity.reply_address(token),
-        headers=headers,
+    return _personal(
+        c,
+        recipient,
+        _Mail(
+            kind="nudge",
+            key=outbox_key,
+            subject=f"{programme_name}: {question}"[:200],
+            text=text,
+            html=html,
+            reply_token=c.keys.token(TokenKind.NUDGE, nudge_id),
+            list_name=programme_key,
+            date=due_at,
+            headers=MACHINE_HEADERS,
+            expires_at=closes_at,
+        ),
     )
-    return Outgoing(
-        key=outbox_key,
-        kind="nudge",
-        to_addr=recipient.email,
-        envelope_from=identity.bounce_address(keys.token(TokenKind.BOUNCE, recipient.person_id)),
-        message_id=message_id,
-        raw=raw,
-        person_id=recipient.person_id,
-        expires_at=closes_at,
-    )
-
-
-@dataclass(frozen=True)
-class Reflection:
-    name: str
-    team: str
-    text: str
-
-
-def circle_subject(programme_name: str, question: str) -> str:
-    return f"Your {programme_name} circle: {question}"[:200]
 
 
 def compose_intro(
-    env: jinja2.Environment,
-    identity: Identity,
-    keys: Keys,
+    c: Composer,
     *,
     outbox_key: str,
     member_id: int,
@@ -120,47 +164,35 @@ def compose_intro(
     own: Reflection,
     now: datetime,
 ) -> Outgoing:
-    message_id = make_message_id(outbox_key, identity.message_domain)
-    text, html = _render(
-        env,
+    """A circle member's introduction: everyone else's reflection, and how to answer them."""
+    text, html = c.render(
         "circle_intro",
-        first_name=_first_name(recipient.name),
+        first_name=first_name(recipient.name),
         programme=programme_name,
         question=question,
         others=others,
         own=own,
-        service=identity.service_name,
     )
-    unsubscribe = keys.token(TokenKind.UNSUBSCRIBE, recipient.person_id)
-    raw = build_message(
-        from_name=identity.from_name,
-        from_address=identity.from_address,
-        to_name=recipient.name,
-        to_address=recipient.email,
-        subject=subject,
-        text=text,
-        html=html,
-        message_id=message_id,
-        date=now,
-        reply_to=identity.reply_address(keys.token(TokenKind.MEMBER, member_id)),
-        references=[root_message_id],
-        headers={**MACHINE_HEADERS, **list_headers(identity, unsubscribe, "circles")},
-    )
-    return Outgoing(
-        key=outbox_key,
-        kind="intro",
-        to_addr=recipient.email,
-        envelope_from=identity.bounce_address(keys.token(TokenKind.BOUNCE, recipient.person_id)),
-        message_id=message_id,
-        raw=raw,
-        person_id=recipient.person_id,
+    return _personal(
+        c,
+        recipient,
+        _Mail(
+            kind="intro",
+            key=outbox_key,
+            subject=subject,
+            text=text,
+            html=html,
+            reply_token=c.keys.token(TokenKind.MEMBER, member_id),
+            list_name="circles",
+            date=now,
+            headers=MACHINE_HEADERS,
+            references=[root_message_id],
+        ),
     )
 
 
 def compose_relay(
-    env: jinja2.Environment,
-    identity: Identity,
-    keys: Keys,
+    c: Composer,
     *,
     outbox_key: str,
     member_id: int,
@@ -171,33 +203,28 @@ def compose_relay(
     references: Sequence[str],
     now: datetime,
 ) -> Outgoing:
-    """A member's post relayed to another member: from "Name via nudger", never their address."""
-    message_id = make_message_id(outbox_key, identity.message_domain)
-    text, html = _render(env, "relay", author=author_name, body=text_body, service=identity.service_name)
-    unsubscribe = keys.token(TokenKind.UNSUBSCRIBE, recipient.person_id)
-    raw = build_message(
-        from_name=f"{author_name} via {identity.service_name}",
-        from_address=identity.from_address,
-        to_name=recipient.name,
-        to_address=recipient.email,
-        subject=subject if subject.lower().startswith("re:") else f"Re: {subject}",
-        text=text,
-        html=html,
-        message_id=message_id,
-        date=now,
-        reply_to=identity.reply_address(keys.token(TokenKind.MEMBER, member_id)),
-        in_reply_to=references[-1] if references else None,
-        references=references,
-        headers={**HUMAN_RELAY_HEADERS, **list_headers(identity, unsubscribe, "circles")},
-    )
-    return Outgoing(
-        key=outbox_key,
-        kind="relay",
-        to_addr=recipient.email,
-        envelope_from=identity.bounce_address(keys.token(TokenKind.BOUNCE, recipient.person_id)),
-        message_id=message_id,
-        raw=raw,
-        person_id=recipient.person_id,
+    """A member's post relayed to another member: from "Name via nudger", never their address.
+
+    Person-authored, so no Auto-Submitted header (RFC 3834); OOF suppression is still requested.
+    """
+    text, html = c.render("relay", author=author_name, body=text_body)
+    return _personal(
+        c,
+        recipient,
+        _Mail(
+            kind="relay",
+            key=outbox_key,
+            subject=subject if subject.lower().startswith("re:") else f"Re: {subject}",
+            text=text,
+            html=html,
+            reply_token=c.keys.token(TokenKind.MEMBER, member_id),
+            list_name="circles",
+            date=now,
+            headers=HUMAN_RELAY_HEADERS,
+            from_name=f"{author_name} via {c.identity.service_name}",
+            in_reply_to=references[-1] if references else None,
+            references=references,
+        ),
     )
 
 
@@ -211,6 +238,7 @@ def compose_report(
     html: str,
     now: datetime,
 ) -> Outgoing:
+    """The L&D report email (to staff of L&D, not participants: no personal tokens)."""
     message_id = make_message_id(outbox_key, identity.message_domain)
     raw = build_message(
         from_name=identity.from_name,

@@ -11,14 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import jinja2
 from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from nudger.config import Programme
-from nudger.mail.compose import Recipient, compose_nudge
-from nudger.mail.message import Identity, Keys, make_message_id
+from nudger.mail.compose import Composer, Recipient, compose_nudge
+from nudger.mail.message import make_message_id
 from nudger.mail.outbox import add_to_outbox
 from nudger.programmes.schedule import PlannedSend, RoundPlan, Slot, periods_to_plan, plan_round
 from nudger.queue import Queue
@@ -133,9 +132,7 @@ async def _get_round(session: AsyncSession, plan: RoundPlan) -> Round:
 async def plan_due(
     sessions: SessionMaker,
     programmes: Sequence[Programme],
-    env: jinja2.Environment,
-    identity: Identity,
-    keys: Keys,
+    composer: Composer,
     queue: Queue,
     now: datetime,
 ) -> int:
@@ -143,7 +140,7 @@ async def plan_due(
     created = 0
     for prog in programmes:
         for period in periods_to_plan(prog, now):
-            created += await _plan_period(sessions, prog, period, env, identity, keys, queue, now)
+            created += await _plan_period(sessions, prog, period, composer, queue, now)
     return created
 
 
@@ -151,9 +148,7 @@ async def _plan_period(
     sessions: SessionMaker,
     prog: Programme,
     period: str,
-    env: jinja2.Environment,
-    identity: Identity,
-    keys: Keys,
+    composer: Composer,
     queue: Queue,
     now: datetime,
 ) -> int:
@@ -172,7 +167,7 @@ async def _plan_period(
             rnd = existing or await _get_round(session, plan)
             assert rnd.id is not None
             by_id = {p.id: p for p in people}
-            sends = await _write_nudges(session, rnd, prog, plan.sends, by_id, env, identity, keys, now)
+            sends = await _write_nudges(session, rnd, prog, plan.sends, by_id, composer, now)
         for item in sends:
             await queue.send_mail([item])
         created += len(sends)
@@ -190,9 +185,7 @@ async def _write_nudges(
     prog: Programme,
     sends: Sequence[PlannedSend],
     people: dict[int | None, Person],
-    env: jinja2.Environment,
-    identity: Identity,
-    keys: Keys,
+    composer: Composer,
     now: datetime,
 ) -> list[tuple[int, datetime]]:
     assert rnd.id is not None
@@ -200,7 +193,7 @@ async def _write_nudges(
     for send in sends:
         person = people[send.person_id]
         key = f"nudge:{rnd.id}:{send.person_id}"
-        message_id = make_message_id(key, identity.message_domain)
+        message_id = make_message_id(key, composer.identity.message_domain)
         ids = await insert_ignore(
             session,
             Nudge,
@@ -217,9 +210,7 @@ async def _write_nudges(
         if not ids:
             continue
         mail = compose_nudge(
-            env,
-            identity,
-            keys,
+            composer,
             nudge_id=ids[0],
             outbox_key=key,
             recipient=Recipient(send.person_id, person.email, person.name),

@@ -253,7 +253,7 @@ async def test_the_sweeper_recovers_work_whose_job_was_lost(loop: Loop) -> None:
 
     s = loop.services
     # plan without enqueueing anything, as if Redis had been emptied after the commit
-    await plan_due(s.sessions, loop.settings.programmes, s.env, s.identity, s.keys, RecordingQueue(), START)
+    await plan_due(s.sessions, loop.settings.programmes, s.composer, RecordingQueue(), START)
     nudge = loop.sent_to(f"ana@{DOMAIN}")
     assert nudge == []
     loop.clock.advance(timedelta(minutes=5))

@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from nudger.inbound.accept import Position, store_raw
 from nudger.inbound.ingest import IngestDeps, process_inbound
+from nudger.mail.compose import Composer
 from nudger.mail.message import make_message_id
 from nudger.mail.tokens import TokenKind
 from nudger.queue import RecordingQueue
@@ -76,7 +77,7 @@ async def world(sessions: SessionMaker, env: object) -> World:
         await session.flush()
         ids = (ana.id or 0, ben.id or 0, nudge.id or 0)
     settings = make_settings()
-    deps = IngestDeps(identity(), keys(), env, {p.key: p for p in settings.programmes})  # type: ignore[arg-type]
+    deps = IngestDeps(Composer(env, identity(), keys()), {p.key: p for p in settings.programmes})  # type: ignore[arg-type]
     return World(sessions, deps, RecordingQueue(), ids[0], ids[1], ids[2], mid)
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from nudger.config import ServiceConfig
 from nudger.mail.compose import (
+    Composer,
     Outgoing,
     Recipient,
     Reflection,
@@ -60,9 +61,7 @@ def nudge(
     due_at: datetime = DUE,
 ) -> Outgoing:
     return compose_nudge(
-        env,
-        identity(base_url),
-        KEYS,
+        Composer(env, identity(base_url), KEYS),
         nudge_id=42,
         outbox_key=key,
         recipient=ANA,
@@ -83,9 +82,7 @@ def relay(
     body: str = "I agree, and I tried it too.",
 ) -> Outgoing:
     return compose_relay(
-        env,
-        identity(),
-        KEYS,
+        Composer(env, identity(), KEYS),
         outbox_key="relay:9:7",
         member_id=11,
         recipient=ANA,
@@ -339,9 +336,7 @@ def test_intro_shows_every_other_reflection_by_name_without_email_addresses(
     ]
     own = Reflection("Ana Lima", "Finance", "Writing things down early.")
     out = compose_intro(
-        env,
-        identity(),
-        KEYS,
+        Composer(env, identity(), KEYS),
         outbox_key="intro:5:7",
         member_id=11,
         recipient=ANA,
