@@ -50,10 +50,10 @@ def inspect_message(raw: bytes, ctx: InspectionContext, *, today: date) -> dict[
         out["return_date"] = verdict.return_date.isoformat()
     if verdict.kind == Kind.REPLY:
         trimmed = trim_reply(msg.text)
-        command = parse_command(trimmed.text, msg.subject, today=today)
-        marker, text = split_sharing_marker(trimmed.text, msg.subject)
-        out["text"] = text.strip()
-        out["elided_chars"] = len(trimmed.elided)
+        command = parse_command(trimmed.visible, msg.subject, today=today)
+        marker, text = split_sharing_marker(trimmed.visible, msg.subject)
+        out["visible_text"] = text.strip()
+        out["elided_text"] = trimmed.elided
         out["command"] = (
             {"name": str(command.name), "until": command.until.isoformat() if command.until else None}
             if command

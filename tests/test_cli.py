@@ -262,5 +262,6 @@ def test_inspect_json_shows_a_reply_without_its_quoted_history(tmp_path: Path) -
     assert line["kind"] == "reply"
     assert line["from"] == "ana@corp.test"
     assert line["message_id"] == "<reply-1@mail.corp.test>"
-    assert line["text"] == "I learned to ask for help earlier."
+    assert line["visible_text"] == "I learned to ask for help earlier."
+    assert "> What did you learn this week?" in str(line["elided_text"])
     assert line["tokens"] == [{"kind": "nudge", "id": 5}]

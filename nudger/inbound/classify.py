@@ -371,7 +371,7 @@ def _is_unsubscribe_request(msg: ParsedMessage) -> bool:
         return True
     if "unsubscribe" not in msg.text[:2000].lower():
         return False
-    return trim_reply(msg.text).text.strip().strip(".!").strip().lower() == "unsubscribe"
+    return trim_reply(msg.text).visible.strip().strip(".!").strip().lower() == "unsubscribe"
 
 
 def _complaint(ctx: _Context) -> Verdict | None:

@@ -259,10 +259,10 @@ async def _nudge_reply(
     if _owner_mismatch(msg, person):
         return Outcome("quarantine", "sender does not own this reply address", person.id)
     trimmed = trim_reply(msg.text, question=rnd.question)
-    command = parse_command(trimmed.text, msg.subject, today=now.date())
+    command = parse_command(trimmed.visible, msg.subject, today=now.date())
     if command is not None:
         return await _apply_command(session, person, nudge, command, now)
-    marker, text = split_sharing_marker(trimmed.text, msg.subject)
+    marker, text = split_sharing_marker(trimmed.visible, msg.subject)
     text = text.strip()[:MAX_REPLY_CHARS]
     if not text:
         return Outcome("empty", "no new text after trimming", person.id)
@@ -319,10 +319,10 @@ async def _circle_post(
     if _owner_mismatch(msg, person):
         return Outcome("quarantine", "sender does not own this circle address", person.id)
     trimmed = trim_reply(msg.text)
-    command = parse_command(trimmed.text, msg.subject, today=now.date())
+    command = parse_command(trimmed.visible, msg.subject, today=now.date())
     if command is not None:
         return await _apply_command(session, person, None, command, now)
-    text = trimmed.text.strip()[:MAX_REPLY_CHARS]
+    text = trimmed.visible.strip()[:MAX_REPLY_CHARS]
     if not text:
         return Outcome("empty", "no new text after trimming", person.id)
     mails = await post_to_circle(

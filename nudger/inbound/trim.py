@@ -79,8 +79,8 @@ _MANY_NEWLINES_RE = re.compile(r"\n{3,}")
 
 @dataclass(frozen=True)
 class Trimmed:
-    text: str
-    elided: str
+    visible: str  # what the person wrote now
+    elided: str  # what was cut (quoted history, reply headers, signatures, footers), for operators
 
 
 # Line kinds (plain ints: this runs once per line of possibly huge bodies).
@@ -261,6 +261,11 @@ def _normalise(text: str) -> str:
     return text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
 
 
+def trim(text: str) -> Trimmed:
+    """What the person wrote now (`visible`) and what was cut (`elided`). Never raises."""
+    return trim_reply(text)
+
+
 def trim_reply(text: str, *, question: str | None = None) -> Trimmed:
     """Split a reply body into what the person wrote now and what was elided."""
     doc = _Doc(_normalise(text))
@@ -274,4 +279,4 @@ def trim_reply(text: str, *, question: str | None = None) -> Trimmed:
             elided.insert(0, kept[span[0] : span[1]])
             kept = kept[: span[0]] + kept[span[1] :]
     elided.extend(doc.lines[cut:])
-    return Trimmed(text=_tidy(kept), elided=_tidy("\n".join(elided)))
+    return Trimmed(visible=_tidy(kept), elided=_tidy("\n".join(elided)))

@@ -132,7 +132,7 @@ QUESTION = "What did you learn from a mistake this week?"
     ],
 )
 def test_trims_to_exactly_the_new_text(text: str, expected: str) -> None:
-    assert trim_reply(text).text == expected
+    assert trim_reply(text).visible == expected
 
 
 @pytest.mark.parametrize(
@@ -151,7 +151,7 @@ def test_trims_to_exactly_the_new_text(text: str, expected: str) -> None:
 )
 def test_mobile_footers_are_removed(footer: str) -> None:
     trimmed = trim_reply(f"Ask earlier.\n\n{footer}\n")
-    assert trimmed.text == "Ask earlier."
+    assert trimmed.visible == "Ask earlier."
     assert trimmed.elided == footer
 
 
@@ -169,7 +169,7 @@ def test_inline_answers_between_quoted_lines_are_kept() -> None:
         "Anna\n"
     )
     trimmed = trim_reply(text)
-    assert trimmed.text == "That estimates are ranges.\n\nGive ranges.\nExplain them."
+    assert trimmed.visible == "That estimates are ranges.\n\nGive ranges.\nExplain them."
     assert "> What did you learn?" in trimmed.elided
     assert trimmed.elided.startswith("On Mon, 10 Mar 2025 at 08:00, Nudger")
     assert trimmed.elided.endswith("Anna")
@@ -177,7 +177,7 @@ def test_inline_answers_between_quoted_lines_are_kept() -> None:
 
 def test_bottom_posting_is_kept() -> None:
     text = "Bob Smith <bob@acme.example> wrote:\n> What did you learn?\n\nThat I should bottom-post less.\n"
-    assert trim_reply(text).text == "That I should bottom-post less."
+    assert trim_reply(text).visible == "That I should bottom-post less."
 
 
 def test_header_followed_by_unquoted_history_cuts_it() -> None:
@@ -185,7 +185,7 @@ def test_header_followed_by_unquoted_history_cuts_it() -> None:
         "Yes.\n\nOn Mon, 10 Mar 2025 at 08:00, Nudger wrote:\n\nWhat did you learn?\nReply to this email.\n"
     )
     trimmed = trim_reply(text)
-    assert trimmed.text == "Yes."
+    assert trimmed.visible == "Yes."
     assert trimmed.elided.endswith("Reply to this email.")
 
 
@@ -200,20 +200,22 @@ def test_header_followed_by_unquoted_history_cuts_it() -> None:
     ],
 )
 def test_look_alikes_are_not_trimmed(text: str) -> None:
-    assert trim_reply(text).text == text
+    assert trim_reply(text).visible == text
 
 
 def test_structure_is_kept_and_whitespace_tidied() -> None:
     text = "Steps:\n\n1. read the logs   \n2. ask\n\n    def f():\n        return 1\n\n\n\n\nDone.  \n\n\n"
     assert (
-        trim_reply(text).text
+        trim_reply(text).visible
         == "Steps:\n\n1. read the logs\n2. ask\n\n    def f():\n        return 1\n\nDone."
     )
 
 
 def test_crlf_and_cr_line_endings() -> None:
-    assert trim_reply("Ask earlier.\r\n\r\nOn Mon, 10 Mar 2025, X wrote:\r\n> q\r\n").text == "Ask earlier."
-    assert trim_reply("a\rb").text == "a\nb"
+    assert (
+        trim_reply("Ask earlier.\r\n\r\nOn Mon, 10 Mar 2025, X wrote:\r\n> q\r\n").visible == "Ask earlier."
+    )
+    assert trim_reply("a\rb").visible == "a\nb"
 
 
 @pytest.mark.parametrize(
@@ -231,13 +233,13 @@ def test_crlf_and_cr_line_endings() -> None:
 )
 def test_our_question_is_removed_if_left_in(text: str, expected: str) -> None:
     trimmed = trim_reply(text, question=QUESTION)
-    assert trimmed.text == expected
+    assert trimmed.visible == expected
     if expected != text:
         assert " ".join(trimmed.elided.lower().split()) == QUESTION.lower()
 
 
 def test_short_questions_are_not_removed_from_answers() -> None:
-    assert trim_reply("Why? Because it was late.", question="Why?").text == "Why? Because it was late."
+    assert trim_reply("Why? Because it was late.", question="Why?").visible == "Why? Because it was late."
 
 
 @pytest.mark.parametrize(
@@ -261,7 +263,7 @@ def test_short_questions_are_not_removed_from_answers() -> None:
 )
 def test_fixture_replies_trim_to_the_new_text(name: str, expected: str) -> None:
     msg = parse_message((EMAILS / name).read_bytes())
-    assert trim_reply(msg.text, question=QUESTION).text == expected
+    assert trim_reply(msg.text, question=QUESTION).visible == expected
 
 
 def test_one_megabyte_reply_trims_in_well_under_a_second() -> None:
@@ -272,8 +274,8 @@ def test_one_megabyte_reply_trims_in_well_under_a_second() -> None:
     started = time.perf_counter()
     trimmed = trim_reply(text, question=QUESTION)
     assert time.perf_counter() - started < 0.5
-    assert trimmed.text.startswith("I learned that a checklist")
-    assert ">" not in trimmed.text
+    assert trimmed.visible.startswith("I learned that a checklist")
+    assert ">" not in trimmed.visible
 
 
 @pytest.mark.parametrize(
@@ -305,11 +307,11 @@ def test_trim_never_raises_and_only_removes_lines(text: str, question: str | Non
     trimmed = trim_reply(text, question=question)
     original_lines = {line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")}
     if question is None:
-        assert set(trimmed.text.split("\n")) <= original_lines | {""}
-    assert not any(line.lstrip().startswith(">") for line in trimmed.text.split("\n"))
+        assert set(trimmed.visible.split("\n")) <= original_lines | {""}
+    assert not any(line.lstrip().startswith(">") for line in trimmed.visible.split("\n"))
 
 
 @settings(max_examples=100, deadline=None, database=None)
 @given(st.text(max_size=300))
 def test_trim_never_raises_on_arbitrary_text(text: str) -> None:
-    assert isinstance(trim_reply(text, question=text[:50]).text, str)
+    assert isinstance(trim_reply(text, question=text[:50]).visible, str)
