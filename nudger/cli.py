@@ -451,27 +451,35 @@ def poll(
 @app.command()
 def inspect(
     files: Annotated[list[Path], typer.Argument(help=".eml files to examine.")],
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = True,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Config (for token checks).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line (the default).")] = True,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Config (our addresses, token key).")
+    ] = None,
 ) -> None:
-    """Parse, classify, trim and route .eml files without side effects."""
+    """Parse, classify, trim and route .eml files, with no side effects and no database.
+
+    Exits 0 even when some messages are malformed or unreadable: each line says so.
+    """
     from nudger.inspect import inspect_message, inspection_context
 
-    ctx = inspection_context(load_settings(config) if config else None, os.environ)
-    status = 0
+    settings = settings_or_exit(config) if config else None
+    ctx = inspection_context(settings, os.environ)
+    today = now_utc().date()
     for path in files:
         try:
             raw = path.read_bytes()
         except OSError as exc:
-            result: dict[str, Any] = {"file": str(path), "error": f"cannot read: {exc.strerror}"}
-            status = 1
+            result: dict[str, Any] = {
+                "path": str(path),
+                "kind": "malformed",
+                "reason": f"cannot read: {exc.strerror}",
+            }
         else:
-            result = {"file": str(path), **inspect_message(raw, ctx, today=now_utc().date())}
+            result = {"path": str(path), **inspect_message(raw, ctx, today=today)}
         if as_json:
             print(json.dumps(result, ensure_ascii=False))
         else:
             console.print(result)
-    raise typer.Exit(status)
 
 
 @app.command()

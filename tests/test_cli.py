@@ -258,7 +258,7 @@ def test_inspect_json_shows_a_reply_without_its_quoted_history(tmp_path: Path) -
     result = invoke("inspect", "--json", "--config", str(config), str(eml))
     assert result.exit_code == 0, result.output
     (line,) = json_lines(result.stdout)
-    assert line["file"] == str(eml)
+    assert line["path"] == str(eml)
     assert line["kind"] == "reply"
     assert line["from"] == "ana@corp.test"
     assert line["message_id"] == "<reply-1@mail.corp.test>"

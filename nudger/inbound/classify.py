@@ -10,7 +10,8 @@
    or a daemon / null-return-path sender with a bounce subject or failure text
 5. read receipt — MDN
 6. auto-reply — RFC 3834 and vendor headers, Exchange OOF (XARS *with* Inbox-Rules-Loop), localized subject
-   prefixes (weak fallback), no-reply senders; "mailbox no longer in use" auto-replies are hard bounces
+   prefixes (weak fallback), no-reply senders; "mailbox no longer in use" auto-replies carry
+   `hard_bounce=True` so the flow suppresses the address
 7. list, 8. spam, 9. no sender, 10. forward, 11. encrypted — otherwise a reply.
 
 Auto-replies also get a best-effort `return_date` ("back on 12 January", "ab dem 12. Januar wieder",
@@ -482,8 +483,12 @@ def _auto_reply(ctx: _Context) -> Verdict | None:
     body = f"{msg.subject}\n{_scan_text(msg)}"
     if _GONE_RE.search(body):
         recipients = (msg.sender.key,) if msg.sender else ()
+        # still an auto-reply (never an answer), but the address is gone: the flow scores it as a hard bounce
         return Verdict(
-            Kind.BOUNCE, f"{reason}; mailbox no longer in use", hard_bounce=True, bounce_recipients=recipients
+            Kind.AUTO_REPLY,
+            f"{reason}; mailbox no longer in use",
+            hard_bounce=True,
+            bounce_recipients=recipients,
         )
     return Verdict(Kind.AUTO_REPLY, reason, return_date=find_return_date(body, today=ctx.today))
 

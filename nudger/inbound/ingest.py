@@ -188,6 +188,9 @@ async def _auto_reply(session: AsyncSession, msg: ParsedMessage, verdict: Verdic
     person = await _person_by_email(session, msg.sender.key) if msg.sender else None
     if person is None:
         return Outcome("auto_reply", verdict.reason)
+    if verdict.hard_bounce and person.id is not None:  # "this mailbox is no longer in use"
+        await score_bounce(session, person.id, hard=True, now=now, detail=verdict.reason)
+        return Outcome("auto_reply", verdict.reason, person.id)
     if verdict.return_date is not None:
         until = datetime.combine(verdict.return_date, time(0), tzinfo=UTC)
         if until > now:

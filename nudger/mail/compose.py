@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -25,6 +25,11 @@ from nudger.mail.message import (
     make_message_id,
 )
 from nudger.mail.tokens import TokenKind
+
+#: how long each kind of address keeps working (an expired one still earns a polite "closed" notice)
+LATE_REPLIES = timedelta(days=60)  # after the round closes, a nudge's reply address still routes
+CIRCLE_LIFETIME = timedelta(days=120)  # a circle's reply addresses, from the mail's date
+BOUNCE_WINDOW = timedelta(days=180)  # VERP bounce addresses
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,9 @@ def _personal(c: Composer, to: Recipient, mail: _Mail) -> Outgoing:
         key=mail.key,
         kind=mail.kind,
         to_addr=to.email,
-        envelope_from=identity.bounce_address(keys.token(TokenKind.BOUNCE, to.person_id)),
+        envelope_from=identity.bounce_address(
+            keys.token(TokenKind.BOUNCE, to.person_id, (mail.date + BOUNCE_WINDOW).date())
+        ),
         message_id=message_id,
         raw=raw,
         person_id=to.person_id,
@@ -141,7 +148,7 @@ def compose_nudge(
             subject=f"{programme_name}: {question}"[:200],
             text=text,
             html=html,
-            reply_token=c.keys.token(TokenKind.NUDGE, nudge_id),
+            reply_token=c.keys.token(TokenKind.NUDGE, nudge_id, (closes_at + LATE_REPLIES).date()),
             list_name=programme_key,
             date=due_at,
             headers=MACHINE_HEADERS,
@@ -182,7 +189,7 @@ def compose_intro(
             subject=subject,
             text=text,
             html=html,
-            reply_token=c.keys.token(TokenKind.MEMBER, member_id),
+            reply_token=c.keys.token(TokenKind.MEMBER, member_id, (now + CIRCLE_LIFETIME).date()),
             list_name="circles",
             date=now,
             headers=MACHINE_HEADERS,
@@ -217,7 +224,7 @@ def compose_relay(
             subject=subject if subject.lower().startswith("re:") else f"Re: {subject}",
             text=text,
             html=html,
-            reply_token=c.keys.token(TokenKind.MEMBER, member_id),
+            reply_token=c.keys.token(TokenKind.MEMBER, member_id, (now + CIRCLE_LIFETIME).date()),
             list_name="circles",
             date=now,
             headers=HUMAN_RELAY_HEADERS,

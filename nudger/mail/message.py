@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 
 from nudger.config import ServiceConfig
-from nudger.mail.tokens import Token, TokenKind, make_token, read_token
+from nudger.mail.tokens import NEVER, Token, TokenKind, make_token, read_token
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,8 @@ class Keys:
 
     signing: bytes = field(repr=False)
 
-    def token(self, kind: TokenKind, ident: int) -> str:
-        return make_token(self.signing, kind, ident)
+    def token(self, kind: TokenKind, ident: int, expires: date = NEVER) -> str:
+        return make_token(self.signing, kind, ident, expires)
 
     def read(self, token: str) -> Token | None:
         return read_token(self.signing, token)

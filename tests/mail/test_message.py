@@ -15,6 +15,7 @@ import pytest
 
 from nudger.config import ServiceConfig
 from nudger.mail.compose import (
+    LATE_REPLIES,
     Composer,
     Outgoing,
     Recipient,
@@ -25,7 +26,7 @@ from nudger.mail.compose import (
 )
 from nudger.mail.message import Identity, Keys, make_message_id
 from nudger.mail.templating import make_environment
-from nudger.mail.tokens import Token, TokenKind
+from nudger.mail.tokens import NEVER, Token, TokenKind
 
 KEYS = Keys(b"test-signing-key-0123456789abcdef")
 DUE = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
@@ -163,12 +164,16 @@ def test_nudge_reply_to_carries_a_token_for_this_nudge(env: jinja2.Environment) 
     out = nudge(env)
     reply_to = parse(out.raw)["Reply-To"].addresses
     assert len(reply_to) == 1
-    assert token_in(reply_to[0].addr_spec, "reply") == Token(TokenKind.NUDGE, 42)
+    token = token_in(reply_to[0].addr_spec, "reply")
+    assert token == Token(TokenKind.NUDGE, 42, (CLOSES + LATE_REPLIES).date())  # late replies still route
 
 
 def test_nudge_envelope_sender_is_a_verp_bounce_address_for_the_person(env: jinja2.Environment) -> None:
     out = nudge(env)
-    assert token_in(out.envelope_from, "bounces") == Token(TokenKind.BOUNCE, ANA.person_id)
+    bounce = token_in(out.envelope_from, "bounces")
+    assert bounce is not None
+    assert (bounce.kind, bounce.id) == (TokenKind.BOUNCE, ANA.person_id)
+    assert bounce.expires > CLOSES.date()
     assert out.to_addr == ANA.email
     assert out.person_id == ANA.person_id
     assert out.expires_at == CLOSES
@@ -180,7 +185,7 @@ def test_nudge_is_marked_as_machine_mail(env: jinja2.Environment) -> None:
 
 def unsubscribe_mailto(out: Outgoing) -> str:
     token = KEYS.token(TokenKind.UNSUBSCRIBE, ANA.person_id)
-    assert KEYS.read(token) == Token(TokenKind.UNSUBSCRIBE, ANA.person_id)
+    assert KEYS.read(token) == Token(TokenKind.UNSUBSCRIBE, ANA.person_id, NEVER)  # opt-outs never expire
     assert out.person_id == ANA.person_id
     return f"<mailto:reply+{token}@reply.corp.test?subject=unsubscribe>"
 
@@ -269,8 +274,12 @@ def test_relay_comes_from_author_via_nudger_never_from_the_author(env: jinja2.En
 def test_relay_reply_to_carries_the_recipients_member_token(env: jinja2.Environment) -> None:
     out = relay(env)
     (reply_to,) = parse(out.raw)["Reply-To"].addresses
-    assert token_in(reply_to.addr_spec, "reply") == Token(TokenKind.MEMBER, 11)
-    assert token_in(out.envelope_from, "bounces") == Token(TokenKind.BOUNCE, ANA.person_id)
+    member = token_in(reply_to.addr_spec, "reply")
+    assert member is not None
+    assert (member.kind, member.id) == (TokenKind.MEMBER, 11)
+    bounce = token_in(out.envelope_from, "bounces")
+    assert bounce is not None
+    assert (bounce.kind, bounce.id) == (TokenKind.BOUNCE, ANA.person_id)
 
 
 def test_relay_is_human_mail_without_auto_submitted(env: jinja2.Environment) -> None:
@@ -363,7 +372,9 @@ def test_intro_shows_every_other_reflection_by_name_without_email_addresses(
     assert EMAIL_RE.search(html) is None, EMAIL_RE.search(html)
     msg = parse(out.raw)
     (reply_to,) = msg["Reply-To"].addresses
-    assert token_in(reply_to.addr_spec, "reply") == Token(TokenKind.MEMBER, 11)
+    member = token_in(reply_to.addr_spec, "reply")
+    assert member is not None
+    assert (member.kind, member.id) == (TokenKind.MEMBER, 11)
     assert str(msg["References"]) == "<root@corp.test>"
     assert [a[1] for a in getaddresses([str(msg["To"])])] == [ANA.email]
     assert msg["Auto-Submitted"] == "auto-generated"

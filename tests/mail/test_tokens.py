@@ -8,25 +8,26 @@ import hmac
 import re
 import struct
 from collections.abc import Callable
+from datetime import date
 
 import pytest
 
-from nudger.mail.tokens import TOKEN_LENGTH, Token, TokenKind, make_token, read_token
+from nudger.mail.tokens import MAX_ID, NEVER, TOKEN_LENGTH, Token, TokenKind, make_token, read_token
 
 KEY = b"test-signing-key-0123456789abcdef"
 OTHER_KEY = b"another-signing-key-0123456789ab"
 BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
 
 
-def forged(version: int, kind: int, ident: int, key: bytes = KEY) -> str:
+def forged(version: int, kind: int, ident: int, key: bytes = KEY, days: int = 2**16 - 1) -> str:
     """A token built by hand (correctly signed) with any version and kind byte."""
-    body = struct.pack(">BBQ", version, kind, ident)
+    body = struct.pack(">BB", version, kind) + ident.to_bytes(6, "big") + struct.pack(">H", days)
     mac = hmac.new(key, body, hashlib.sha256).digest()[:10]
     return base64.b32encode(body + mac).decode().lower()
 
 
 @pytest.mark.parametrize("kind", list(TokenKind))
-@pytest.mark.parametrize("ident", [0, 1, 42, 2**31 - 1, 2**31, 2**32 + 7, 2**53 + 1, 2**64 - 1])
+@pytest.mark.parametrize("ident", [0, 1, 42, 2**31 - 1, 2**31, 2**32 + 7, MAX_ID])
 def test_round_trip_for_every_kind_and_large_ids(kind: TokenKind, ident: int) -> None:
     token = make_token(KEY, kind, ident)
     assert read_token(KEY, token) == Token(kind, ident)
@@ -34,7 +35,7 @@ def test_round_trip_for_every_kind_and_large_ids(kind: TokenKind, ident: int) ->
 
 @pytest.mark.parametrize("kind", list(TokenKind))
 def test_token_is_32_lower_case_base32_characters(kind: TokenKind) -> None:
-    for ident in (0, 1, 987_654_321, 2**64 - 1):
+    for ident in (0, 1, 987_654_321, MAX_ID):
         token = make_token(KEY, kind, ident)
         assert len(token) == TOKEN_LENGTH == 32
         assert re.fullmatch(r"[a-z2-7]{32}", token), token
@@ -101,3 +102,22 @@ def test_wrong_version_byte_reads_as_none_even_when_signed(version: int) -> None
 @pytest.mark.parametrize("kind", [0, 5, 255])
 def test_unknown_kind_reads_as_none_even_when_signed(kind: int) -> None:
     assert read_token(KEY, forged(1, kind, 5)) is None
+
+
+@pytest.mark.parametrize("ident", [-1, MAX_ID + 1])
+def test_ids_outside_six_bytes_are_refused(ident: int) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        make_token(KEY, TokenKind.NUDGE, ident)
+
+
+def test_expiry_travels_in_the_token_and_is_signed() -> None:
+    expires = date(2027, 3, 1)
+    token = read_token(KEY, make_token(KEY, TokenKind.NUDGE, 5, expires))
+    assert token == Token(TokenKind.NUDGE, 5, expires)
+    assert not token.expired(date(2027, 3, 1))
+    assert token.expired(date(2027, 3, 2))
+    assert read_token(KEY, make_token(KEY, TokenKind.NUDGE, 5)) == Token(TokenKind.NUDGE, 5, NEVER)
+    # moving the expiry without the key breaks the signature
+    data = bytearray(base64.b32decode(make_token(KEY, TokenKind.NUDGE, 5, expires).upper()))
+    data[9] ^= 0x01
+    assert read_token(KEY, base64.b32encode(bytes(data)).decode().lower()) is None
