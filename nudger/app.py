@@ -46,7 +46,7 @@ class Services:
 
     @property
     def ingest(self) -> IngestDeps:
-        return IngestDeps(self.composer, self.programmes)
+        return IngestDeps(self.composer, self.programmes, self.settings.inbound.authserv_id)
 
 
 @asynccontextmanager

@@ -35,6 +35,10 @@ app = typer.Typer(
 )
 people_app = typer.Typer(help="The roster: import, list, add, pause, resume, opt out.", no_args_is_help=True)
 app.add_typer(people_app, name="people")
+inbox_app = typer.Typer(
+    help="Inbound mail: what was held and why; retry or release it.", no_args_is_help=True
+)
+app.add_typer(inbox_app, name="inbox")
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -443,6 +447,95 @@ def poll(
     secrets = secrets_or_exit(settings, config)
     stored = run(serve_poller(settings, secrets, watch=watch))
     console.print(f"stored {stored} new message(s)")
+
+
+# ---------------------------------------------------------------------------------------- inbox
+
+
+@inbox_app.command("list")
+def inbox_list(
+    config: ConfigOption = DEFAULT_CONFIG,
+    show_all: Annotated[bool, typer.Option("--all", help="Every message, not only held ones.")] = False,
+    verdict: Annotated[str | None, typer.Option(help="Only this verdict (e.g. quarantine, bounce).")] = None,
+    limit: int = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Recent inbound messages an operator should look at (quarantined, held, unrouted, failed…)."""
+    from nudger.inbound.inbox import list_messages
+
+    settings = settings_or_exit(config)
+
+    async def _go() -> list[Any]:
+        async with database(settings) as sessions:
+            return await list_messages(sessions, held_only=not show_all, verdict=verdict, limit=limit)
+
+    rows = run(_go())
+    if as_json:
+        for r in rows:
+            print(json.dumps(r.as_dict(), ensure_ascii=False))
+        return
+    table = Table("id", "received (UTC)", "from", "subject", "verdict", "reason")
+    for r in rows:
+        table.add_row(
+            str(r.id), r.received_at.strftime("%d %b %H:%M"), r.from_addr, r.subject[:40], r.verdict, r.reason
+        )
+    console.print(table)
+
+
+@inbox_app.command("show")
+def inbox_show(
+    message_id: Annotated[int, typer.Argument(metavar="ID")], config: ConfigOption = DEFAULT_CONFIG
+) -> None:
+    """One message: where it came from, the verdict and reason, and what nudger reads in it."""
+    from nudger.inbound.inbox import show_message
+    from nudger.inspect import inspection_context
+
+    settings = settings_or_exit(config)
+    ctx = inspection_context(settings, os.environ)
+
+    async def _go() -> dict[str, Any] | None:
+        async with database(settings) as sessions:
+            return await show_message(sessions, message_id, ctx, today=now_utc().date())
+
+    shown = run(_go())
+    if shown is None:
+        raise fail(f"no inbound message {message_id}")
+    print(json.dumps(shown, ensure_ascii=False, indent=2))
+
+
+def _requeue(config: Path, message_id: int, *, release: bool) -> None:
+    from nudger.app import open_services
+    from nudger.inbound.inbox import requeue
+
+    settings = settings_or_exit(config)
+    secrets = secrets_or_exit(settings, config)
+
+    async def _go() -> str:
+        async with open_services(settings, secrets) as s:
+            return await requeue(s.sessions, s.queue, message_id, release=release)
+
+    refused = run(_go())
+    if refused:
+        raise fail(f"message {message_id}: {'no such message' if refused == 'missing' else refused}")
+    console.print(
+        f"message {message_id} queued for processing" + (" (released: holds skipped)" if release else "")
+    )
+
+
+@inbox_app.command("retry")
+def inbox_retry(
+    message_id: Annotated[int, typer.Argument(metavar="ID")], config: ConfigOption = DEFAULT_CONFIG
+) -> None:
+    """Process a message again from its stored raw bytes (e.g. after fixing the config)."""
+    _requeue(config, message_id, release=False)
+
+
+@inbox_app.command("release")
+def inbox_release(
+    message_id: Annotated[int, typer.Argument(metavar="ID")], config: ConfigOption = DEFAULT_CONFIG
+) -> None:
+    """Vouch for a held message (DMARC hold, sender mismatch) and process it as its token's owner's."""
+    _requeue(config, message_id, release=True)
 
 
 # ---------------------------------------------------------------------------------------- look

@@ -215,6 +215,9 @@ class ListenerConfig(_Model):
 class InboundConfig(_Model):
     imap: ImapConfig | None = None
     listener: ListenerConfig | None = None
+    # The authserv-id of *your* receiving boundary (e.g. "mx.google.com", or your MTA's host name):
+    # only Authentication-Results headers with this id are trusted; dmarc=fail is held for review.
+    authserv_id: str = ""
 
 
 class ReportConfig(_Model):

@@ -1,8 +1,14 @@
-"""The listen flow: process one stored inbound message (parse → classify → trim → route → act).
+"""The listen flow: process one stored inbound message (parse → understand → route → act).
 
-Runs in a job keyed by the inbound row; the row's status makes a second run a no-op, and the
-unique `inbound_id` on replies and posts makes a concurrent second run fail harmlessly.
-Nothing here raises out to the worker for bad input: every message ends with a verdict and reason.
+Runs in a job keyed by the inbound row; the row's status makes a second run a no-op, and the unique
+`inbound_id` on replies and posts makes a concurrent second run fail harmlessly. Nothing here raises
+out to the worker for bad input: every message ends with a verdict and a reason.
+
+Routing (RELIABILITY.md §2): a signed token in the recipient addresses says what is being answered;
+the sender must own it (case-folded), else the message is quarantined and the *owner* is told, once a
+day. In-Reply-To/References only pick among the sender's own nudges when the token was stripped.
+Notices (command confirmations, help, "closed", "couldn't find your answer") go only to verified
+senders, never to machines, at most one per address per reason per day.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -19,23 +25,26 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from nudger.config import Programme
 from nudger.conversations.circles import post_to_circle
-from nudger.inbound.classify import Kind, Verdict, classify
+from nudger.inbound.auth import dmarc_result
+from nudger.inbound.classify import Verdict
 from nudger.inbound.parse import ParsedMessage, parse_message
 from nudger.inbound.route import find_tokens
-from nudger.inbound.trim import trim_reply
-from nudger.mail.compose import Composer
+from nudger.inbound.understand import MessageKind, Understanding, understand
+from nudger.mail.compose import Composer, Recipient, compose_notice
 from nudger.mail.message import Outgoing
 from nudger.mail.outbox import add_to_outbox, score_bounce
 from nudger.mail.tokens import Token, TokenKind
-from nudger.programmes.commands import Command, CommandName, parse_command, split_sharing_marker
+from nudger.programmes.commands import Command, CommandName
 from nudger.programmes.roster import set_status
 from nudger.queue import Queue
 from nudger.store.db import SessionMaker, transaction
 from nudger.store.models import (
     Audit,
+    Circle,
     Inbound,
     InboundStatus,
     Member,
+    NoticeLog,
     Nudge,
     NudgeStatus,
     Outbox,
@@ -46,28 +55,18 @@ from nudger.store.models import (
     Round,
     Sharing,
 )
+from nudger.store.queries import insert_ignore
 
 log = logging.getLogger(__name__)
 
 MAX_REPLY_CHARS = 20_000
-QUARANTINE = frozenset(
-    {
-        Kind.READ_RECEIPT,
-        Kind.LOOP,
-        Kind.LIST,
-        Kind.SPAM,
-        Kind.FORWARD,
-        Kind.ENCRYPTED,
-        Kind.MALFORMED,
-        Kind.NO_SENDER,
-    }
-)
 
 
 @dataclass(frozen=True)
 class IngestDeps:
     composer: Composer
     programmes: Mapping[str, Programme]
+    authserv_id: str = ""
 
 
 @dataclass
@@ -76,6 +75,21 @@ class Outcome:
     reason: str
     person_id: int | None = None
     mails: list[Outgoing] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Message:
+    """One inbound message being processed: the stored row, its parse and what it is."""
+
+    row: Inbound
+    msg: ParsedMessage
+    understood: Understanding
+    tokens: list[Token]
+    now: datetime
+
+    @property
+    def today(self) -> date:
+        return self.now.date()
 
 
 async def process_inbound(
@@ -114,35 +128,39 @@ async def process_inbound(
     return outcome
 
 
-def _addresses(msg: ParsedMessage) -> list[str]:
-    return [*msg.delivered_to, *msg.to, *msg.cc]
-
-
 async def _decide(session: AsyncSession, deps: IngestDeps, row: Inbound, now: datetime) -> Outcome:
     msg = parse_message(row.raw)
-    verdict = classify(msg, deps.composer.identity.own_addresses(), today=now.date())
-    tokens = find_tokens(_addresses(msg), deps.composer.identity, deps.composer.keys)
-    if verdict.kind == Kind.BOUNCE:
-        return await _bounce(session, msg, verdict, tokens, now)
-    if verdict.kind == Kind.COMPLAINT:
-        return await _complaint(session, msg, verdict, tokens, now)
-    if verdict.kind == Kind.AUTO_REPLY:
-        return await _auto_reply(session, msg, verdict, now)
-    if verdict.kind in QUARANTINE:
-        return Outcome(str(verdict.kind), verdict.reason)
-    return await _reply(session, deps, row, msg, tokens, now)
+    identity = deps.composer.identity
+    understood = understand(msg, identity.own_addresses(), today=now.date())
+    tokens = find_tokens([*msg.delivered_to, *msg.to, *msg.cc], identity, deps.composer.keys)
+    m = _Message(row, msg, understood, tokens, now)
+    kind = understood.kind
+    if kind == MessageKind.BOUNCE:
+        return await _bounce(session, m)
+    if kind == MessageKind.COMPLAINT:
+        return await _complaint(session, m)
+    if kind == MessageKind.AUTO_REPLY:
+        return await _auto_reply(session, m)
+    if not understood.is_human:
+        return Outcome(str(kind), understood.reason)
+    dmarc = dmarc_result(msg.headers, deps.authserv_id)
+    if dmarc == "fail" and not row.released:
+        return Outcome("held", f"dmarc=fail at {deps.authserv_id}: held for review")
+    return await _route(session, deps, m)
 
 
 async def _person_by_email(session: AsyncSession, email: str) -> Person | None:
     return (await session.exec(select(Person).where(col(Person.email) == email.lower()))).first()
 
 
-async def _bounce(
-    session: AsyncSession, msg: ParsedMessage, verdict: Verdict, tokens: list[Token], now: datetime
-) -> Outcome:
+# ----------------------------------------------------------------------------------------- machines
+
+
+async def _bounce(session: AsyncSession, m: _Message) -> Outcome:
+    verdict = m.understood.verdict
     person: Person | None = None
-    for token in tokens:
-        if token.kind == TokenKind.BOUNCE:
+    for token in m.tokens:
+        if token.kind == TokenKind.BOUNCE:  # VERP first: Final-Recipient may be a forwarding address
             person = await session.get(Person, token.id)
             break
     if person is None:
@@ -152,84 +170,93 @@ async def _bounce(
                 break
     if person is None or person.id is None:
         return Outcome("bounce", f"unattributed bounce: {verdict.reason}")
-    await score_bounce(session, person.id, hard=verdict.hard_bounce, now=now, detail=verdict.reason)
+    await score_bounce(session, person.id, hard=verdict.hard_bounce, now=m.now, detail=verdict.reason)
     if verdict.hard_bounce:
-        last = (
-            await session.exec(
-                select(Outbox)
-                .where(col(Outbox.person_id) == person.id, col(Outbox.status) == OutboxStatus.SENT)
-                .order_by(col(Outbox.sent_at).desc())
-                .limit(1)
-            )
-        ).first()
-        if last is not None:
-            last.status = OutboxStatus.BOUNCED
-            last.last_error = verdict.reason[:1000]
+        await _mark_last_sent_bounced(session, person.id, verdict.reason)
     kind = "hard" if verdict.hard_bounce else "soft"
     return Outcome("bounce", f"{kind} bounce: {verdict.reason}", person.id)
 
 
-async def _complaint(
-    session: AsyncSession, msg: ParsedMessage, verdict: Verdict, tokens: list[Token], now: datetime
-) -> Outcome:
+async def _mark_last_sent_bounced(session: AsyncSession, person_id: int, reason: str) -> None:
+    last = (
+        await session.exec(
+            select(Outbox)
+            .where(col(Outbox.person_id) == person_id, col(Outbox.status) == OutboxStatus.SENT)
+            .order_by(col(Outbox.sent_at).desc())
+            .limit(1)
+        )
+    ).first()
+    if last is not None:
+        last.status = OutboxStatus.BOUNCED
+        last.last_error = reason[:1000]
+
+
+async def _complaint(session: AsyncSession, m: _Message) -> Outcome:
+    """A spam complaint (ARF/JMRP): suppress at once, audited; never answered."""
+    reason = m.understood.reason
     person: Person | None = None
-    for token in tokens:
-        if token.kind == TokenKind.UNSUBSCRIBE:
-            person = await session.get(Person, token.id)
-    if person is None and msg.sender is not None:
-        person = await _person_by_email(session, msg.sender.key)
+    for token in m.tokens:
+        person = person or await _token_person(session, token)
+    if person is None and m.msg.sender is not None:
+        person = await _person_by_email(session, m.msg.sender.key)
     if person is None:
-        return Outcome("complaint", f"unattributed: {verdict.reason}")
-    await set_status(session, person.email, PersonStatus.LEFT, now, how=f"complaint: {verdict.reason}"[:200])
-    return Outcome("complaint", verdict.reason, person.id)
+        return Outcome("complaint", f"unattributed: {reason}")
+    await set_status(session, person.email, PersonStatus.SUPPRESSED, m.now, how=f"complaint: {reason}"[:200])
+    return Outcome("complaint", reason, person.id)
 
 
-async def _auto_reply(session: AsyncSession, msg: ParsedMessage, verdict: Verdict, now: datetime) -> Outcome:
-    person = await _person_by_email(session, msg.sender.key) if msg.sender else None
-    if person is None:
+async def _token_person(session: AsyncSession, token: Token) -> Person | None:
+    """The person a (signed) token was issued to."""
+    person_id: int | None = token.id
+    if token.kind == TokenKind.NUDGE:
+        nudge = await session.get(Nudge, token.id)
+        person_id = nudge.person_id if nudge else None
+    elif token.kind == TokenKind.MEMBER:
+        member = await session.get(Member, token.id)
+        person_id = member.person_id if member else None
+    return await session.get(Person, person_id) if person_id is not None else None
+
+
+async def _auto_reply(session: AsyncSession, m: _Message) -> Outcome:
+    verdict: Verdict = m.understood.verdict
+    person = await _person_by_email(session, m.msg.sender.key) if m.msg.sender else None
+    if person is None or person.id is None:
         return Outcome("auto_reply", verdict.reason)
-    if verdict.hard_bounce and person.id is not None:  # "this mailbox is no longer in use"
-        await score_bounce(session, person.id, hard=True, now=now, detail=verdict.reason)
+    if verdict.hard_bounce:  # "this mailbox is no longer in use"
+        await score_bounce(session, person.id, hard=True, now=m.now, detail=verdict.reason)
         return Outcome("auto_reply", verdict.reason, person.id)
     if verdict.return_date is not None:
         until = datetime.combine(verdict.return_date, time(0), tzinfo=UTC)
-        if until > now:
+        if until > m.now:
             person.paused_until = until
             session.add(
-                Audit(person_id=person.id, action="away", detail=f"until {verdict.return_date}", at=now)
+                Audit(person_id=person.id, action="away", detail=f"until {verdict.return_date}", at=m.now)
             )
             return Outcome("auto_reply", f"{verdict.reason}; away until {verdict.return_date}", person.id)
     return Outcome("auto_reply", verdict.reason, person.id)
 
 
-async def _reply(
-    session: AsyncSession,
-    deps: IngestDeps,
-    row: Inbound,
-    msg: ParsedMessage,
-    tokens: list[Token],
-    now: datetime,
-) -> Outcome:
-    for token in tokens:
-        if token.kind == TokenKind.UNSUBSCRIBE:
+# ----------------------------------------------------------------------------------------- people
+
+
+async def _route(session: AsyncSession, deps: IngestDeps, m: _Message) -> Outcome:
+    for token in m.tokens:
+        if token.kind == TokenKind.UNSUBSCRIBE:  # honoured even when old: never fail an opt-out
             person = await session.get(Person, token.id)
             if person is not None:
-                await set_status(
-                    session, person.email, PersonStatus.LEFT, now, how="email: unsubscribe address"
-                )
-                return Outcome("command", "stop (unsubscribe address)", person.id)
-        if token.kind == TokenKind.NUDGE:
+                return await _unsubscribe(session, deps, m, person, token)
+        elif token.kind == TokenKind.NUDGE:
             nudge = await session.get(Nudge, token.id)
             if nudge is not None:
-                return await _nudge_reply(session, deps, row, msg, nudge, now)
-        if token.kind == TokenKind.MEMBER:
+                return await _to_nudge(session, deps, m, nudge, token)
+        elif token.kind == TokenKind.MEMBER:
             member = await session.get(Member, token.id)
             if member is not None:
-                return await _circle_post(session, deps, row, msg, member, now)
-    nudge = await _nudge_by_thread(session, msg)
+                return await _to_circle(session, deps, m, member, token)
+    nudge = await _nudge_by_thread(session, m.msg)
     if nudge is not None:
-        return await _nudge_reply(session, deps, row, msg, nudge, now)
-    return Outcome("unrouted", "no valid reply address and no matching nudge in the thread")
+        return await _to_nudge(session, deps, m, nudge, None)
+    return Outcome("unrouted", "no valid reply address and no nudge of the sender's in the thread")
 
 
 async def _nudge_by_thread(session: AsyncSession, msg: ParsedMessage) -> Nudge | None:
@@ -248,94 +275,160 @@ async def _nudge_by_thread(session: AsyncSession, msg: ParsedMessage) -> Nudge |
     return found[0] if len(found) == 1 else None
 
 
-def _owner_mismatch(msg: ParsedMessage, person: Person) -> bool:
-    return msg.sender is None or msg.sender.key != person.email.lower()
+def _owns(m: _Message, person: Person) -> bool:
+    return m.row.released or (m.msg.sender is not None and m.msg.sender.key == person.email.lower())
 
 
-async def _nudge_reply(
-    session: AsyncSession, deps: IngestDeps, row: Inbound, msg: ParsedMessage, nudge: Nudge, now: datetime
+async def _notice(
+    session: AsyncSession,
+    deps: IngestDeps,
+    m: _Message,
+    person: Person,
+    reason: str,
+    *,
+    until: datetime | None = None,
+    other: str = "",
+) -> list[Outgoing]:
+    """One notice per address per reason per day, to a person we know (never to a machine)."""
+    if person.id is None or not m.understood.is_human:
+        return []
+    day = m.today.isoformat()
+    if not await insert_ignore(session, NoticeLog, [{"address": person.email, "reason": reason, "day": day}]):
+        return []
+    c = deps.composer
+    token = c.keys.token(TokenKind.UNSUBSCRIBE, person.id)
+    mail = compose_notice(
+        c,
+        outbox_key=f"notice:{person.id}:{reason}:{day}",
+        recipient=Recipient(person.id, person.email, person.name),
+        reason=reason,
+        reply_token=token,
+        now=m.now,
+        until=until,
+        other=other,
+    )
+    return [mail]
+
+
+async def _not_owner(
+    session: AsyncSession, deps: IngestDeps, m: _Message, person: Person, what: str
+) -> Outcome:
+    """A valid reply address used by someone else: quarantine, and tell the owner (not the stranger)."""
+    other = m.msg.sender.email if m.msg.sender else "an unknown sender"
+    mails = await _notice(session, deps, m, person, "not_owner", other=other)
+    return Outcome("quarantine", f"sender {other} does not own this {what} address", person.id, mails)
+
+
+async def _unsubscribe(
+    session: AsyncSession, deps: IngestDeps, m: _Message, person: Person, token: Token
+) -> Outcome:
+    await set_status(session, person.email, PersonStatus.LEFT, m.now, how="email: unsubscribe address")
+    mails = await _notice(session, deps, m, person, "stop") if _owns(m, person) else []
+    return Outcome("command", "stop (unsubscribe address)", person.id, mails)
+
+
+async def _to_nudge(
+    session: AsyncSession, deps: IngestDeps, m: _Message, nudge: Nudge, token: Token | None
 ) -> Outcome:
     person = await session.get(Person, nudge.person_id)
     rnd = await session.get(Round, nudge.round_id)
-    assert person is not None
-    assert rnd is not None
-    if _owner_mismatch(msg, person):
-        return Outcome("quarantine", "sender does not own this reply address", person.id)
-    trimmed = trim_reply(msg.text, question=rnd.question)
-    command = parse_command(trimmed.visible, msg.subject, today=now.date())
-    if command is not None:
-        return await _apply_command(session, person, nudge, command, now)
-    marker, text = split_sharing_marker(trimmed.visible, msg.subject)
-    text = text.strip()[:MAX_REPLY_CHARS]
-    if not text:
-        return Outcome("empty", "no new text after trimming", person.id)
-    sharing = (
-        Sharing.PRIVATE
-        if marker == CommandName.PRIVATE
-        else (Sharing.PEERS if marker == CommandName.SHARE else Sharing(person.sharing))
-    )
+    if person is None or rnd is None:
+        return Outcome("unrouted", "the nudge's person or round no longer exists")
+    if not _owns(m, person):
+        return await _not_owner(session, deps, m, person, "reply")
+    # re-read with the round's question, so an answer that repeats it loses the repetition
+    u = understand(m.msg, deps.composer.identity.own_addresses(), today=m.today, question=rnd.question)
+    if u.kind == MessageKind.COMMAND and u.command is not None:
+        return await _command(session, deps, m, person, nudge, u.command)
+    if u.kind == MessageKind.EMPTY:
+        mails = await _notice(session, deps, m, person, "empty")
+        return Outcome("empty", u.reason, person.id, mails)
+    if token is not None and token.expired(m.today):
+        mails = await _notice(session, deps, m, person, "closed")
+        return Outcome(
+            "closed", f"the reply address for {rnd.programme} {rnd.period} has expired", person.id, mails
+        )
+    sharing = _sharing(u, person)
     session.add(
         Reply(
             nudge_id=nudge.id or 0,
             person_id=person.id or 0,
-            inbound_id=row.id or 0,
-            text=text,
-            elided=trimmed.elided[:MAX_REPLY_CHARS],
+            inbound_id=m.row.id or 0,
+            text=u.visible_text[:MAX_REPLY_CHARS],
+            elided=u.elided_text[:MAX_REPLY_CHARS],
             sharing=sharing,
-            created_at=now,
+            created_at=m.now,
         )
     )
     if nudge.status != NudgeStatus.REPLIED:
         nudge.status = NudgeStatus.REPLIED
-        nudge.replied_at = now
+        nudge.replied_at = m.now
     late = " (after the round was grouped)" if rnd.grouped_at is not None else ""
     return Outcome("reply", f"answer to round {rnd.programme} {rnd.period}, {sharing}{late}", person.id)
 
 
-async def _apply_command(
-    session: AsyncSession, person: Person, nudge: Nudge | None, command: Command, now: datetime
+def _sharing(u: Understanding, person: Person) -> Sharing:
+    if u.sharing_marker == CommandName.PRIVATE:
+        return Sharing.PRIVATE
+    if u.sharing_marker == CommandName.SHARE:
+        return Sharing.PEERS
+    return Sharing(person.sharing)
+
+
+async def _command(
+    session: AsyncSession,
+    deps: IngestDeps,
+    m: _Message,
+    person: Person,
+    nudge: Nudge | None,
+    command: Command,
 ) -> Outcome:
     name = command.name
+    until = datetime.combine(command.until, time(0), tzinfo=UTC) if command.until else None
     if name == CommandName.STOP:
-        await set_status(session, person.email, PersonStatus.LEFT, now, how="email: stop")
+        await set_status(session, person.email, PersonStatus.LEFT, m.now, how="email: stop")
     elif name == CommandName.PAUSE:
-        until = datetime.combine(command.until, time(0), tzinfo=UTC) if command.until else None
         await set_status(
-            session, person.email, PersonStatus.PAUSED, now, how="email: pause", paused_until=until
+            session, person.email, PersonStatus.PAUSED, m.now, how="email: pause", paused_until=until
         )
     elif name == CommandName.RESUME:
-        await set_status(session, person.email, PersonStatus.ACTIVE, now, how="email: resume")
+        await set_status(session, person.email, PersonStatus.ACTIVE, m.now, how="email: resume")
     elif name == CommandName.SKIP and nudge is not None:
         nudge.status = NudgeStatus.SKIPPED
     elif name in (CommandName.PRIVATE, CommandName.SHARE):
         person.sharing = Sharing.PRIVATE if name == CommandName.PRIVATE else Sharing.PEERS
-        session.add(Audit(person_id=person.id, action=f"sharing-{person.sharing}", detail="email", at=now))
+        session.add(Audit(person_id=person.id, action=f"sharing-{person.sharing}", detail="email", at=m.now))
+    mails = await _notice(session, deps, m, person, str(name), until=until)
     detail = f" until {command.until}" if command.until else ""
-    return Outcome("command", f"{name}{detail}", person.id)
+    return Outcome("command", f"{name}{detail}", person.id, mails)
 
 
-async def _circle_post(
-    session: AsyncSession, deps: IngestDeps, row: Inbound, msg: ParsedMessage, member: Member, now: datetime
+async def _to_circle(
+    session: AsyncSession, deps: IngestDeps, m: _Message, member: Member, token: Token
 ) -> Outcome:
     person = await session.get(Person, member.person_id)
-    assert person is not None
-    if _owner_mismatch(msg, person):
-        return Outcome("quarantine", "sender does not own this circle address", person.id)
-    trimmed = trim_reply(msg.text)
-    command = parse_command(trimmed.visible, msg.subject, today=now.date())
-    if command is not None:
-        return await _apply_command(session, person, None, command, now)
-    text = trimmed.visible.strip()[:MAX_REPLY_CHARS]
-    if not text:
-        return Outcome("empty", "no new text after trimming", person.id)
+    circle = await session.get(Circle, member.circle_id)
+    if person is None or circle is None:
+        return Outcome("unrouted", "the circle or its member no longer exists")
+    if not _owns(m, person):
+        return await _not_owner(session, deps, m, person, "circle")
+    u = m.understood
+    if u.kind == MessageKind.COMMAND and u.command is not None:
+        return await _command(session, deps, m, person, None, u.command)
+    if u.kind == MessageKind.EMPTY:
+        mails = await _notice(session, deps, m, person, "empty")
+        return Outcome("empty", u.reason, person.id, mails)
+    if token.expired(m.today):
+        mails = await _notice(session, deps, m, person, "closed")
+        return Outcome("closed", f"circle {circle.id} has closed", person.id, mails)
     mails = await post_to_circle(
         session,
         member,
         person,
-        row.id or 0,
-        text,
-        trimmed.elided[:MAX_REPLY_CHARS],
+        m.row.id or 0,
+        u.visible_text[:MAX_REPLY_CHARS],
+        u.elided_text[:MAX_REPLY_CHARS],
         deps.composer,
-        now,
+        m.now,
     )
     return Outcome("post", f"circle {member.circle_id}: relayed to {len(mails)}", person.id, mails)

@@ -235,6 +235,49 @@ def compose_relay(
     )
 
 
+#: a response to a message (RFC 3834): responders and auto-replies must not answer it
+NOTICE_HEADERS = {"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"}
+NOTICE_REASONS = frozenset(
+    {"stop", "pause", "resume", "skip", "private", "share", "help", "empty", "closed", "not_owner"}
+)
+
+
+def compose_notice(
+    c: Composer,
+    *,
+    outbox_key: str,
+    recipient: Recipient,
+    reason: str,
+    reply_token: str,
+    now: datetime,
+    until: datetime | None = None,
+    other: str = "",
+) -> Outgoing:
+    """A short automatic answer to a person (a command confirmed, help, "closed", …)."""
+    if reason not in NOTICE_REASONS:
+        raise ValueError(f"unknown notice reason {reason!r}")
+    text, html = c.render(
+        "notice", first_name=first_name(recipient.name), reason=reason, until=until, other=other
+    )
+    service = c.identity.service_name
+    subject = f"You've left {service}" if reason == "stop" else f"{service}: {reason.replace('_', ' ')}"
+    return _personal(
+        c,
+        recipient,
+        _Mail(
+            kind="notice",
+            key=outbox_key,
+            subject=subject,
+            text=text,
+            html=html,
+            reply_token=reply_token,
+            list_name="notices",
+            date=now,
+            headers=NOTICE_HEADERS,
+        ),
+    )
+
+
 def compose_report(
     identity: Identity,
     *,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 
@@ -164,6 +164,8 @@ class Inbound(SQLModel, table=True):
     reason: str = Field(default="", max_length=1000)
     person_id: int | None = Field(default=None, foreign_key="person.id")
     processed_at: datetime | None = None
+    # an operator vouched for it (`nudger inbox release`): processing skips the holds
+    released: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class ImapCursor(SQLModel, table=True):
