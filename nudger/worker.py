@@ -21,7 +21,7 @@ from nudger.app import Services, open_services
 from nudger.clock import Clock
 from nudger.config import Secrets, Settings
 from nudger.conversations.circles import close_rounds
-from nudger.errors import ImapError
+from nudger.errors import ImapError, StoreUnavailable
 from nudger.inbound.accept import stale_inbound
 from nudger.inbound.imap import ImapAccount, ImapMailbox
 from nudger.inbound.ingest import process_inbound as process_inbound_flow
@@ -54,7 +54,12 @@ async def send_mail(ctx: dict[str, Any], outbox_id: int) -> str:
 
 async def process_inbound(ctx: dict[str, Any], inbound_id: int) -> str:
     s = services(ctx)
-    outcome = await process_inbound_flow(s.sessions, s.ingest, s.queue, inbound_id, s.clock.now())
+    try:
+        outcome = await process_inbound_flow(s.sessions, s.ingest, s.queue, inbound_id, s.clock.now())
+    except StoreUnavailable as exc:
+        tries = int(ctx.get("job_try", 1))
+        log.warning("%s; retrying (try %s)", exc, tries)
+        raise Retry(defer=min(5 * 2**tries, 300)) from exc
     return outcome.verdict if outcome else "already processed"
 
 
@@ -152,7 +157,13 @@ FUNCTIONS: list[Function | WorkerCoroutine] = [
     func(
         cast(WorkerCoroutine, send_mail), name="send_mail", keep_result=0, max_tries=100, timeout=JOB_TIMEOUT
     ),
-    func(cast(WorkerCoroutine, process_inbound), name="process_inbound", keep_result=0, timeout=JOB_TIMEOUT),
+    func(
+        cast(WorkerCoroutine, process_inbound),
+        name="process_inbound",
+        keep_result=0,
+        max_tries=20,
+        timeout=JOB_TIMEOUT,
+    ),
     func(cast(WorkerCoroutine, plan), name="plan", keep_result=0),
     func(cast(WorkerCoroutine, connect), name="connect", keep_result=0),
     func(cast(WorkerCoroutine, report), name="report", keep_result=0),

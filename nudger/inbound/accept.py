@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,6 +23,7 @@ from nudger.store.models import Inbound, InboundStatus
 from nudger.store.queries import insert_ignore
 
 HEADER_SNIFF_BYTES = 256 * 1024
+STALE_PROCESSING = timedelta(minutes=10)
 _MSGID_RE = re.compile(r"<[^<>\s]{1,900}>")
 _CONTROL_RE = re.compile(r"[\x00\ud800-\udfff]")
 
@@ -102,7 +104,14 @@ async def store_raw(session: AsyncSession, raw: bytes, position: Position, now: 
 
 
 async def stale_inbound(session: AsyncSession, older_than: datetime, *, limit: int = 1000) -> list[int]:
-    """Stored messages still waiting for processing (their job was lost): to be enqueued again."""
+    """Stored messages still waiting for processing (their job was lost), and messages whose
+    processing was claimed but never finished (a worker died): handed back and enqueued again."""
+    await session.exec(
+        update(Inbound)
+        .where(col(Inbound.status) == InboundStatus.PROCESSING)
+        .where(col(Inbound.processed_at) < older_than - STALE_PROCESSING)
+        .values(status=InboundStatus.RECEIVED, processed_at=None)
+    )
     rows = await session.exec(
         select(Inbound.id)
         .where(col(Inbound.status) == InboundStatus.RECEIVED)

@@ -17,14 +17,16 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from nudger.config import Programme
 from nudger.conversations.circles import post_to_circle
+from nudger.errors import StoreUnavailable
 from nudger.inbound.auth import dmarc_result
 from nudger.inbound.classify import Verdict
 from nudger.inbound.parse import ParsedMessage, parse_message
@@ -59,7 +61,7 @@ from nudger.store.queries import insert_ignore
 
 log = logging.getLogger(__name__)
 
-MAX_REPLY_CHARS = 20_000
+MAX_ELIDED_CHARS = 100_000  # the raw message keeps everything; this is for operators
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,19 @@ class _Message:
 async def process_inbound(
     sessions: SessionMaker, deps: IngestDeps, queue: Queue, inbound_id: int, now: datetime
 ) -> Outcome | None:
-    """Process a stored message once. Returns None when it was already processed (or is missing)."""
+    """Process a stored message once. Returns None when it was already processed (or is missing).
+
+    The row is claimed first (received → processing, a compare-and-set), so two workers never act on
+    one message; a crash leaves it `processing` for the sweeper to hand back. A database that is
+    away raises StoreUnavailable (the job retries); any other error marks the row failed, with its
+    reason, for an operator (`nudger inbox retry`).
+    """
     try:
+        if not await _claim(sessions, inbound_id, now):
+            return None
         async with transaction(sessions) as session:
             row = await session.get(Inbound, inbound_id)
-            if row is None or row.status != InboundStatus.RECEIVED:
+            if row is None:
                 return None
             outcome = await _decide(session, deps, row, now)
             queued = await add_to_outbox(session, outcome.mails, now)
@@ -111,13 +121,15 @@ async def process_inbound(
     except IntegrityError:
         log.info("inbound=%s was processed concurrently; nothing to do", inbound_id)
         return None
+    except (OperationalError, InterfaceError) as exc:
+        await _release_claim(sessions, inbound_id)
+        raise StoreUnavailable(f"database unavailable while processing inbound={inbound_id}: {exc}") from exc
     except Exception as exc:
         log.exception("inbound=%s failed", inbound_id)
         async with transaction(sessions) as session:
             await session.exec(
                 update(Inbound)
                 .where(col(Inbound.id) == inbound_id)
-                .where(col(Inbound.status) == InboundStatus.RECEIVED)
                 .values(
                     status=InboundStatus.FAILED, verdict="error", reason=type(exc).__name__, processed_at=now
                 )
@@ -126,6 +138,30 @@ async def process_inbound(
     await queue.send_mail(queued)
     log.info("inbound=%s verdict=%s reason=%s", inbound_id, outcome.verdict, outcome.reason)
     return outcome
+
+
+async def _claim(sessions: SessionMaker, inbound_id: int, now: datetime) -> bool:
+    async with transaction(sessions) as session:
+        result = await session.exec(
+            update(Inbound)
+            .where(col(Inbound.id) == inbound_id)
+            .where(col(Inbound.status) == InboundStatus.RECEIVED)
+            .values(status=InboundStatus.PROCESSING, processed_at=now)
+        )
+        return bool(result.rowcount)
+
+
+async def _release_claim(sessions: SessionMaker, inbound_id: int) -> None:
+    try:
+        async with transaction(sessions) as session:
+            await session.exec(
+                update(Inbound)
+                .where(col(Inbound.id) == inbound_id)
+                .where(col(Inbound.status) == InboundStatus.PROCESSING)
+                .values(status=InboundStatus.RECEIVED, processed_at=None)
+            )
+    except (OperationalError, InterfaceError):
+        log.warning("inbound=%s stays claimed; the sweeper will hand it back", inbound_id)
 
 
 async def _decide(session: AsyncSession, deps: IngestDeps, row: Inbound, now: datetime) -> Outcome:
@@ -141,6 +177,8 @@ async def _decide(session: AsyncSession, deps: IngestDeps, row: Inbound, now: da
         return await _complaint(session, m)
     if kind == MessageKind.AUTO_REPLY:
         return await _auto_reply(session, m)
+    if kind == MessageKind.ENCRYPTED:
+        return await _encrypted(session, deps, m)
     if not understood.is_human:
         return Outcome(str(kind), understood.reason)
     dmarc = dmarc_result(msg.headers, deps.authserv_id)
@@ -157,24 +195,35 @@ async def _person_by_email(session: AsyncSession, email: str) -> Person | None:
 
 
 async def _bounce(session: AsyncSession, m: _Message) -> Outcome:
+    """Score a bounce against the person its VERP address names.
+
+    Only the signed bounce address attributes a bounce: every send carries one, and a Final-Recipient
+    or From alone could be forged to suppress a colleague (the report's recipients are kept in the
+    reason for an operator).
+    """
     verdict = m.understood.verdict
-    person: Person | None = None
-    for token in m.tokens:
-        if token.kind == TokenKind.BOUNCE:  # VERP first: Final-Recipient may be a forwarding address
-            person = await session.get(Person, token.id)
-            break
-    if person is None:
-        for address in verdict.bounce_recipients:
-            person = await _person_by_email(session, address)
-            if person is not None:
-                break
+    person = await _first_token_person(session, m, {TokenKind.BOUNCE})
     if person is None or person.id is None:
-        return Outcome("bounce", f"unattributed bounce: {verdict.reason}")
+        named = ", ".join(verdict.bounce_recipients) or "nobody"
+        return Outcome(
+            "bounce", f"unattributed (no valid bounce address; report names {named}): {verdict.reason}"
+        )
     await score_bounce(session, person.id, hard=verdict.hard_bounce, now=m.now, detail=verdict.reason)
     if verdict.hard_bounce:
         await _mark_last_sent_bounced(session, person.id, verdict.reason)
     kind = "hard" if verdict.hard_bounce else "soft"
     return Outcome("bounce", f"{kind} bounce: {verdict.reason}", person.id)
+
+
+async def _first_token_person(
+    session: AsyncSession, m: _Message, kinds: set[TokenKind] | None = None
+) -> Person | None:
+    for token in m.tokens:
+        if kinds is None or token.kind in kinds:
+            person = await _token_person(session, token)
+            if person is not None:
+                return person
+    return None
 
 
 async def _mark_last_sent_bounced(session: AsyncSession, person_id: int, reason: str) -> None:
@@ -192,13 +241,10 @@ async def _mark_last_sent_bounced(session: AsyncSession, person_id: int, reason:
 
 
 async def _complaint(session: AsyncSession, m: _Message) -> Outcome:
-    """A spam complaint (ARF/JMRP): suppress at once, audited; never answered."""
+    """A spam complaint (ARF/JMRP): suppress at once, audited; never answered. Attributed only by a
+    signed address (complaints come back to the VERP sender or quote our reply address)."""
     reason = m.understood.reason
-    person: Person | None = None
-    for token in m.tokens:
-        person = person or await _token_person(session, token)
-    if person is None and m.msg.sender is not None:
-        person = await _person_by_email(session, m.msg.sender.key)
+    person = await _first_token_person(session, m)
     if person is None:
         return Outcome("complaint", f"unattributed: {reason}")
     await set_status(session, person.email, PersonStatus.SUPPRESSED, m.now, how=f"complaint: {reason}"[:200])
@@ -218,15 +264,20 @@ async def _token_person(session: AsyncSession, token: Token) -> Person | None:
 
 
 async def _auto_reply(session: AsyncSession, m: _Message) -> Outcome:
+    """Record an auto-reply; a stated return date pauses the person, a "mailbox gone" one bounces hard.
+
+    Auto-responders answer our VERP envelope sender (or the Reply-To), so the person is the one the
+    signed address names; an auto-reply without one changes nothing.
+    """
     verdict: Verdict = m.understood.verdict
-    person = await _person_by_email(session, m.msg.sender.key) if m.msg.sender else None
+    person = await _first_token_person(session, m)
     if person is None or person.id is None:
         return Outcome("auto_reply", verdict.reason)
     if verdict.hard_bounce:  # "this mailbox is no longer in use"
         await score_bounce(session, person.id, hard=True, now=m.now, detail=verdict.reason)
         return Outcome("auto_reply", verdict.reason, person.id)
     if verdict.return_date is not None:
-        until = datetime.combine(verdict.return_date, time(0), tzinfo=UTC)
+        until = local_midnight(verdict.return_date, person.timezone)
         if until > m.now:
             person.paused_until = until
             session.add(
@@ -234,6 +285,25 @@ async def _auto_reply(session: AsyncSession, m: _Message) -> Outcome:
             )
             return Outcome("auto_reply", f"{verdict.reason}; away until {verdict.return_date}", person.id)
     return Outcome("auto_reply", verdict.reason, person.id)
+
+
+def local_midnight(day: date, timezone: str) -> datetime:
+    """The start of `day` in the person's own timezone (a pause ends when their day begins)."""
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+async def _encrypted(session: AsyncSession, deps: IngestDeps, m: _Message) -> Outcome:
+    """Unreadable to us: quarantined; the token's owner (and only them) is told once."""
+    for token in m.tokens:
+        person = await _token_person(session, token)
+        if person is not None and _owns(m, person):
+            mails = await _notice(session, deps, m, person, "encrypted", human=True)
+            return Outcome("encrypted", m.understood.reason, person.id, mails)
+    return Outcome("encrypted", m.understood.reason)
 
 
 # ----------------------------------------------------------------------------------------- people
@@ -288,9 +358,10 @@ async def _notice(
     *,
     until: datetime | None = None,
     other: str = "",
+    human: bool = False,
 ) -> list[Outgoing]:
     """One notice per address per reason per day, to a person we know (never to a machine)."""
-    if person.id is None or not m.understood.is_human:
+    if person.id is None or not (human or m.understood.is_human):
         return []
     day = m.today.isoformat()
     if not await insert_ignore(session, NoticeLog, [{"address": person.email, "reason": reason, "day": day}]):
@@ -354,8 +425,8 @@ async def _to_nudge(
             nudge_id=nudge.id or 0,
             person_id=person.id or 0,
             inbound_id=m.row.id or 0,
-            text=u.visible_text[:MAX_REPLY_CHARS],
-            elided=u.elided_text[:MAX_REPLY_CHARS],
+            text=u.visible_text,
+            elided=u.elided_text[:MAX_ELIDED_CHARS],
             sharing=sharing,
             created_at=m.now,
         )
@@ -384,7 +455,7 @@ async def _command(
     command: Command,
 ) -> Outcome:
     name = command.name
-    until = datetime.combine(command.until, time(0), tzinfo=UTC) if command.until else None
+    until = local_midnight(command.until, person.timezone) if command.until else None
     if name == CommandName.STOP:
         await set_status(session, person.email, PersonStatus.LEFT, m.now, how="email: stop")
     elif name == CommandName.PAUSE:
@@ -392,6 +463,10 @@ async def _command(
             session, person.email, PersonStatus.PAUSED, m.now, how="email: pause", paused_until=until
         )
     elif name == CommandName.RESUME:
+        if person.status == PersonStatus.SUPPRESSED:  # bounces or a complaint: only an admin lifts that
+            return Outcome(
+                "command", "resume refused: the address is suppressed (an admin can lift it)", person.id
+            )
         await set_status(session, person.email, PersonStatus.ACTIVE, m.now, how="email: resume")
     elif name == CommandName.SKIP and nudge is not None:
         nudge.status = NudgeStatus.SKIPPED
@@ -426,8 +501,8 @@ async def _to_circle(
         member,
         person,
         m.row.id or 0,
-        u.visible_text[:MAX_REPLY_CHARS],
-        u.elided_text[:MAX_REPLY_CHARS],
+        u.visible_text,
+        u.elided_text[:MAX_ELIDED_CHARS],
         deps.composer,
         m.now,
     )

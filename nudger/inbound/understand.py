@@ -52,6 +52,11 @@ _FROM_VERDICT = {
 }
 
 UNSUBSCRIBE_REASON = "unsubscribe request"
+#: more visible recipients than a reply to a question plausibly has: mass mail, never fanned out
+MAX_RECIPIENTS = 20
+#: a reply longer than this is cut, with a marker (the raw message is kept whole)
+MAX_VISIBLE_CHARS = 20_000
+TRUNCATED = "\n\n[… the rest of this message was cut: it was too long]"
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,9 @@ def understand(
         return Understanding(MessageKind.COMMAND, verdict.reason, verdict, command=Command(CommandName.STOP))
     if kind != MessageKind.REPLY:
         return Understanding(kind, verdict.reason, verdict)
+    recipients = len(set(msg.to) | set(msg.cc))
+    if recipients > MAX_RECIPIENTS:
+        return Understanding(MessageKind.LIST, f"too many recipients ({recipients})", verdict)
     trimmed = trim_reply(msg.text, question=question)
     command = parse_command(trimmed.visible, msg.subject, today=today)
     if command is not None:
@@ -88,6 +96,8 @@ def understand(
         )
     marker, text = split_sharing_marker(trimmed.visible, msg.subject)
     text = text.strip()
+    if len(text) > MAX_VISIBLE_CHARS:
+        text = text[:MAX_VISIBLE_CHARS].rstrip() + TRUNCATED
     if not text:
         return Understanding(MessageKind.EMPTY, "no new text after trimming", verdict, "", trimmed.elided)
     return Understanding(MessageKind.REPLY, verdict.reason, verdict, text, trimmed.elided, None, marker)

@@ -238,7 +238,19 @@ def compose_relay(
 #: a response to a message (RFC 3834): responders and auto-replies must not answer it
 NOTICE_HEADERS = {"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"}
 NOTICE_REASONS = frozenset(
-    {"stop", "pause", "resume", "skip", "private", "share", "help", "empty", "closed", "not_owner"}
+    {
+        "stop",
+        "pause",
+        "resume",
+        "skip",
+        "private",
+        "share",
+        "help",
+        "empty",
+        "closed",
+        "not_owner",
+        "encrypted",
+    }
 )
 
 

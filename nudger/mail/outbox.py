@@ -29,9 +29,10 @@ log = logging.getLogger(__name__)
 
 BACKOFF_MINUTES = (1, 5, 15, 30, 60, 120)
 MAX_ATTEMPTS = 8
-HARD_BOUNCE_SCORE = 2
-SOFT_BOUNCE_SCORE = 1
+#: a hard bounce (5.1.x: no such mailbox) suppresses at once; soft ones (4.x.x, mailbox full) add up
 BOUNCE_THRESHOLD = 4
+HARD_BOUNCE_SCORE = BOUNCE_THRESHOLD
+SOFT_BOUNCE_SCORE = 1
 STALE_SENDING = timedelta(minutes=10)
 
 
@@ -100,9 +101,8 @@ def _blocked_reason(person: Person | None, kind: str, now: datetime) -> str:
         return ""
     if person.status in (PersonStatus.SUPPRESSED, PersonStatus.LEFT):
         return f"person {person.status}"
-    if kind == "nudge" and (
-        person.status == PersonStatus.PAUSED or (person.paused_until and person.paused_until > now)
-    ):
+    paused = person.paused_until > now if person.paused_until else person.status == PersonStatus.PAUSED
+    if kind == "nudge" and paused:  # a pause with an end date is over once that date has passed
         return "person paused"
     return ""
 

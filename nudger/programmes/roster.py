@@ -184,8 +184,13 @@ async def set_status(
     person.status = status
     person.paused_until = paused_until if status == PersonStatus.PAUSED else None
     session.add(Audit(person_id=person.id, action=_ACTIONS[status], detail=how, at=now))
+    enrolments = update(Enrolment).where(col(Enrolment.person_id) == person.id)
     if status == PersonStatus.LEFT:
-        await session.exec(update(Enrolment).where(col(Enrolment.person_id) == person.id).values(left_at=now))
+        await session.exec(enrolments.values(left_at=now))
+    elif status == PersonStatus.ACTIVE:  # coming back after "stop" re-joins their programmes
+        await session.exec(
+            enrolments.where(col(Enrolment.left_at).is_not(None)).values(left_at=None, joined_at=now)
+        )
     return True
 
 

@@ -54,6 +54,7 @@ class OutboxKind(StrEnum):
 
 class InboundStatus(StrEnum):
     RECEIVED = "received"
+    PROCESSING = "processing"
     PROCESSED = "processed"
     FAILED = "failed"
 
@@ -100,13 +101,16 @@ class Round(SQLModel, table=True):
 
 
 class Nudge(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("round_id", "person_id", name="uq_nudge_round_person"),)
+    __table_args__ = (
+        UniqueConstraint("round_id", "person_id", name="uq_nudge_round_person"),
+        UniqueConstraint("message_id", name="uq_nudge_message_id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     round_id: int = Field(foreign_key="round.id", index=True)
     person_id: int = Field(foreign_key="person.id", index=True)
     due_at: datetime
     status: str = Field(default=NudgeStatus.PLANNED, max_length=16)
-    message_id: str = Field(default="", max_length=255)
+    message_id: str = Field(max_length=255)
     sent_at: datetime | None = None
     replied_at: datetime | None = None
 

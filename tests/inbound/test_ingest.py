@@ -251,14 +251,27 @@ def dsn(to: str, status: str, action: str = "failed") -> bytes:
     ).encode()
 
 
-@pytest.mark.parametrize(("status", "score"), [("5.1.1", 2), ("4.4.7", 1)])
-async def test_bounces_are_attributed_by_verp_and_scored(world: World, status: str, score: int) -> None:
+@pytest.mark.parametrize(
+    ("status", "score", "after"), [("5.1.1", 4, PersonStatus.SUPPRESSED), ("4.4.7", 1, PersonStatus.ACTIVE)]
+)
+async def test_bounces_are_attributed_by_verp_and_scored(
+    world: World, status: str, score: int, after: PersonStatus
+) -> None:
     verp = identity().bounce_address(keys().token(TokenKind.BOUNCE, world.ana))
     row = await ingest(world, dsn(verp, status))
     assert (row.verdict, row.person_id) == ("bounce", world.ana)
     ana = await person(world, world.ana)
-    assert ana.bounce_score == score
+    assert (ana.bounce_score, ana.status) == (score, after)
     assert world.queue.sends == []
+
+
+async def test_a_bounce_without_our_signed_address_changes_nobody(world: World) -> None:
+    """A forged DSN naming a colleague as Final-Recipient must not suppress them (§7 case 32)."""
+    row = await ingest(world, dsn("bounces@reply.corp.test", "5.1.1").replace(b"someone-else", b"ana"))
+    assert row.verdict == "bounce"
+    assert "unattributed" in row.reason
+    ana = await person(world, world.ana)
+    assert (ana.bounce_score, ana.status) == (0, PersonStatus.ACTIVE)
 
 
 async def test_unsubscribe_address_opts_out(world: World) -> None:

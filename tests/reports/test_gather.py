@@ -89,7 +89,7 @@ def nudge(r: Round, p: Person, *, sent: bool = True, replied: bool = False, mid:
         person_id=p.id,
         due_at=r.opens_at,
         status=NudgeStatus.REPLIED if replied else NudgeStatus.SENT if sent else NudgeStatus.PLANNED,
-        message_id=mid,
+        message_id=mid or f"<n{r.id}.{p.id}@example.com>",  # every nudge has its own Message-ID
         sent_at=sent_at,
         replied_at=r.opens_at + timedelta(hours=3) if replied else None,
     )
