@@ -639,19 +639,28 @@ def health(config: ConfigOption = DEFAULT_CONFIG) -> None:
         raise typer.Exit(1)
 
 
+DEMO_MARKER = ".nudger-demo"
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo's database, emails and report.")] = Path(
         "nudger-demo"
     ),
-    fresh: Annotated[bool, typer.Option(help="Delete the folder first if it exists.")] = True,
 ) -> None:
-    """Run the whole loop on this machine: ask, listen, connect, report (no setup needed)."""
+    """Run the whole loop on this machine: ask, listen, connect, report (no setup needed).
+
+    The folder is created; a folder from an earlier demo is replaced; any other non-empty folder is
+    left alone (the demo refuses rather than delete your files).
+    """
     from nudger.demo import run_demo
 
-    if fresh and out.exists():
+    if out.exists() and any(out.iterdir()):
+        if not (out / DEMO_MARKER).exists():
+            raise fail(f"{out} is not empty and was not made by `nudger demo`: choose another --out")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / DEMO_MARKER).write_text("made by `nudger demo`; safe to delete\n", encoding="utf-8")
     configure_logging("WARNING")
     code = run(run_demo(out.resolve(), console))
     raise typer.Exit(code)

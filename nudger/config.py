@@ -230,9 +230,21 @@ class ReportConfig(_Model):
         return [_check_email(x) for x in v]
 
 
+def _one_line(value: str) -> str:
+    value = " ".join(value.split())
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
 class Question(_Model):
     text: str = Field(min_length=3, max_length=1000)
     theme: Literal["reflect", "apply", "share", "connect"] = "reflect"
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, v: str) -> str:
+        return _one_line(v)  # it becomes part of a Subject: line breaks are folded into spaces
 
 
 class Schedule(_Model):
@@ -280,12 +292,17 @@ class Audience(_Model):
 
 class Programme(_Model):
     key: str
-    name: str
+    name: str = Field(min_length=1, max_length=120)
     audience: Audience = Field(default_factory=Audience)
     schedule: Schedule = Field(default_factory=Schedule)
     reply_window_hours: int = Field(default=72, ge=1, le=24 * 30)
     circle_size: int = Field(default=4, ge=3, le=5)
     questions: list[Question] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _one_line(v)
 
     @field_validator("key")
     @classmethod

@@ -350,8 +350,8 @@ async def _loop(demo: Demo, s: Services, settings: Settings, secrets: Secrets, s
         server.close()
         await server.wait_closed()
 
-    demo.clock.advance(timedelta(days=2))
-    demo.step("4. REPORT  the weekly L&D report")
+    demo.clock.advance(timedelta(days=7))
+    demo.step("4. REPORT  a week later, the L&D report")
     await _drain(demo, s, settings, secrets, "report")
     period = period_of(demo_start(datetime.now(UTC)).date())
     files = await build_report_files(s.sessions, settings.programmes[0], period, 5, now())

@@ -109,3 +109,13 @@ def test_health_reports_each_part(config: Path, redis_url: str, tmp_path: Path) 
     assert "ok" in lines["redis"]
     assert "FAIL" in lines["smtp"]
     assert "FAIL" in lines["worker"]
+
+
+def test_demo_refuses_to_delete_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    precious = tmp_path / "thesis"
+    precious.mkdir()
+    (precious / "chapter1.txt").write_text("years of work")
+    result = invoke("demo", "--out", str(precious))
+    assert result.exit_code == 1
+    assert "not empty" in result.output
+    assert (precious / "chapter1.txt").read_text() == "years of work"

@@ -27,7 +27,7 @@ from nudger.mail.compose import (
     compose_relay,
     first_name,
 )
-from nudger.mail.message import Outgoing, make_message_id
+from nudger.mail.message import Outgoing
 from nudger.mail.outbox import add_to_outbox
 from nudger.queue import Queue
 from nudger.store.db import SessionMaker, transaction
@@ -43,21 +43,23 @@ class Answer:
 
 
 async def _shared_answers(session: AsyncSession, round_id: int) -> list[Answer]:
-    """Each person's latest shareable reply in this round (private ones are never grouped)."""
+    """Each person's *latest* reply in this round, if that one may be shared with peers.
+
+    Latest first, then the sharing check: a "private" sent after a shared answer wins.
+    """
     rows = await session.exec(
         select(Person, Reply)
         .join(Nudge, col(Nudge.person_id) == col(Person.id))
         .join(Reply, col(Reply.nudge_id) == col(Nudge.id))
         .where(col(Nudge.round_id) == round_id)
-        .where(col(Reply.sharing) == Sharing.PEERS)
         .where(col(Person.status).in_([PersonStatus.ACTIVE, PersonStatus.PAUSED]))
         .order_by(col(Reply.id))
     )
     latest: dict[int, Answer] = {}
     for person, reply in rows.all():
-        assert person.id is not None
-        latest[person.id] = Answer(person, reply)
-    return list(latest.values())
+        if person.id is not None:
+            latest[person.id] = Answer(person, reply)
+    return [a for a in latest.values() if a.reply.sharing == Sharing.PEERS]
 
 
 async def close_rounds(
@@ -126,7 +128,7 @@ async def _create_circle(
     composer: Composer,
     now: datetime,
 ) -> list[Outgoing]:
-    root = make_message_id(f"circle:{rnd.id}:{number}", composer.identity.message_domain)
+    root = composer.message_id(f"circle:{rnd.id}:{number}")
     subject = circle_subject(programme_name, rnd.question)
     circle = Circle(
         round_id=rnd.id or 0, number=number, root_message_id=root, subject=subject, created_at=now
@@ -183,7 +185,7 @@ async def post_to_circle(
         inbound_id=inbound_id,
         text=text,
         elided=elided,
-        message_id=make_message_id(f"post:{inbound_id}", composer.identity.message_domain),
+        message_id=composer.message_id(f"post:{inbound_id}"),
         created_at=now,
     )
     session.add(post)
@@ -197,7 +199,7 @@ async def post_to_circle(
     )
     mails = []
     for other, person in rows.all():
-        intro_id = make_message_id(f"intro:{circle.id}:{other.id}", composer.identity.message_domain)
+        intro_id = composer.message_id(f"intro:{circle.id}:{other.id}")
         mails.append(
             compose_relay(
                 composer,

@@ -471,7 +471,12 @@ async def _command(
     elif name == CommandName.SKIP and nudge is not None:
         nudge.status = NudgeStatus.SKIPPED
     elif name in (CommandName.PRIVATE, CommandName.SHARE):
+        # the person's default from now on, and this question's answer(s) too ("keep *that* private")
         person.sharing = Sharing.PRIVATE if name == CommandName.PRIVATE else Sharing.PEERS
+        if nudge is not None:
+            await session.exec(
+                update(Reply).where(col(Reply.nudge_id) == nudge.id).values(sharing=person.sharing)
+            )
         session.add(Audit(person_id=person.id, action=f"sharing-{person.sharing}", detail="email", at=m.now))
     mails = await _notice(session, deps, m, person, str(name), until=until)
     detail = f" until {command.until}" if command.until else ""

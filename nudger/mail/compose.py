@@ -52,6 +52,10 @@ class Composer:
     identity: Identity
     keys: Keys
 
+    def message_id(self, key: str) -> str:
+        """This installation's Message-ID for the mail (or thread root) with this key."""
+        return make_message_id(key, self.identity.message_domain, self.keys.signing)
+
     def render(self, name: str, **context: object) -> tuple[str, str]:
         """(text, html) from `<name>.txt.j2` and `<name>.html.j2`."""
         context.setdefault("service", self.identity.service_name)
@@ -87,7 +91,7 @@ class _Mail:
 
 def _personal(c: Composer, to: Recipient, mail: _Mail) -> Outgoing:
     identity, keys = c.identity, c.keys
-    message_id = make_message_id(mail.key, identity.message_domain)
+    message_id = c.message_id(mail.key)
     unsubscribe = keys.token(TokenKind.UNSUBSCRIBE, to.person_id)
     raw = build_message(
         from_name=mail.from_name or identity.from_name,
@@ -291,7 +295,7 @@ def compose_notice(
 
 
 def compose_report(
-    identity: Identity,
+    c: Composer,
     *,
     outbox_key: str,
     to_addr: str,
@@ -301,7 +305,8 @@ def compose_report(
     now: datetime,
 ) -> Outgoing:
     """The L&D report email (to staff of L&D, not participants: no personal tokens)."""
-    message_id = make_message_id(outbox_key, identity.message_domain)
+    identity = c.identity
+    message_id = c.message_id(outbox_key)
     raw = build_message(
         from_name=identity.from_name,
         from_address=identity.from_address,

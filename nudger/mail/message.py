@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -85,9 +86,13 @@ class Outgoing:
     expires_at: datetime | None = None
 
 
-def make_message_id(key: str, domain: str) -> str:
-    """A Message-ID derived from the outbox idempotency key: fixed at enqueue, identical on retry."""
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+def make_message_id(key: str, domain: str, salt: bytes = b"") -> str:
+    """A Message-ID derived from the outbox idempotency key: fixed at enqueue, identical on retry.
+
+    The salt (the installation's signing key) keeps two installations, or a rebuilt database, from
+    ever minting the same id for different mail (clients silently drop duplicate Message-IDs).
+    """
+    digest = hmac.new(salt, key.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
     return f"<{digest}@{domain}>"
 
 

@@ -11,13 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from nudger.config import Programme
 from nudger.mail.compose import Composer, Recipient, compose_nudge
-from nudger.mail.message import make_message_id
 from nudger.mail.outbox import add_to_outbox
 from nudger.programmes.schedule import PlannedSend, RoundPlan, Slot, periods_to_plan, plan_round
 from nudger.queue import Queue
@@ -193,7 +192,7 @@ async def _write_nudges(
     for send in sends:
         person = people[send.person_id]
         key = f"nudge:{rnd.id}:{send.person_id}"
-        message_id = make_message_id(key, composer.identity.message_domain)
+        message_id = composer.message_id(key)
         ids = await insert_ignore(
             session,
             Nudge,
@@ -209,17 +208,24 @@ async def _write_nudges(
         )
         if not ids:
             continue
-        mail = compose_nudge(
-            composer,
-            nudge_id=ids[0],
-            outbox_key=key,
-            recipient=Recipient(send.person_id, person.email, person.name),
-            programme_name=prog.name,
-            programme_key=prog.key,
-            question=rnd.question,
-            due_at=send.due_at,
-            closes_at=rnd.closes_at,
-            timezone=person.timezone,
-        )
+        try:
+            mail = compose_nudge(
+                composer,
+                nudge_id=ids[0],
+                outbox_key=key,
+                recipient=Recipient(send.person_id, person.email, person.name),
+                programme_name=prog.name,
+                programme_key=prog.key,
+                question=rnd.question,
+                due_at=send.due_at,
+                closes_at=rnd.closes_at,
+                timezone=person.timezone,
+            )
+        except (ValueError, UnicodeError) as exc:  # one unsendable person must not stop the round
+            log.error("cannot compose the nudge for person=%s: %s", send.person_id, exc)
+            await session.exec(
+                update(Nudge).where(col(Nudge.id) == ids[0]).values(status=NudgeStatus.SKIPPED)
+            )
+            continue
         queued += await add_to_outbox(session, [mail], now, send_at=send.due_at)
     return queued

@@ -18,7 +18,12 @@ from nudger.store.models import Audit, Enrolment, Person, PersonStatus
 from nudger.store.queries import insert_ignore
 
 REQUIRED_COLUMNS = ("email", "name", "team", "timezone")
-_EMAIL_RE = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[A-Za-z0-9-]{2,}$")
+# ASCII addresses only: internationalised local parts need SMTPUTF8 end to end, which most relays
+# and mailboxes still refuse; an address we cannot deliver to is better refused at import.
+_EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
+)
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,11 @@ def validate_person(
 ) -> RosterRow | RowError:
     email = normalise_email(email)
     if not _EMAIL_RE.match(email):
-        return RowError(line, f'not an email address "{email}"')
+        hint = " (only plain ASCII addresses can be delivered)" if not email.isascii() else ""
+        return RowError(line, f'not an email address "{email}"{hint}')
+    for label, value in (("name", name), ("team", team), ("location", location)):
+        if _CONTROL_RE.search(value):
+            return RowError(line, f"{label} contains a line break or control character")
     timezone = timezone.strip() or "UTC"
     if not check_timezone(timezone):
         return RowError(line, f'unknown timezone "{timezone}" (use an IANA name like Europe/Paris)')

@@ -1,8 +1,8 @@
 """The report flow: build the L&D report for a period as files, and send it through the outbox.
 
 Sending is idempotent per (programme, period, recipient): the outbox key says so. The cron asks
-`send_due_reports` every hour; it reports each period once its round has closed and been grouped,
-looking back two weeks at most (so a new deployment does not mail a backlog).
+`send_due_reports` every hour; it reports each period once its circles have had a week to talk
+(REPORT_AFTER), looking back three weeks at most (so a new deployment does not mail a backlog).
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from nudger.store.models import Round
 if TYPE_CHECKING:
     from nudger.app import Services
 
-LOOK_BACK = timedelta(days=14)
+#: circles talk after they are formed: report a round once they have had this long
+REPORT_AFTER = timedelta(days=7)
+LOOK_BACK = timedelta(days=21)
 
 
 def previous_period(now: datetime) -> str:
@@ -70,7 +72,7 @@ async def send_report(services: Services, programme: Programme, period: str, now
     html, text, subject = report_html(s.env, data), report_text(s.env, data), report_subject(data)
     mails = [
         compose_report(
-            s.identity,
+            s.composer,
             outbox_key=f"report:{programme.key}:{period}:{to}",
             to_addr=to,
             subject=subject,
@@ -87,13 +89,13 @@ async def send_report(services: Services, programme: Programme, period: str, now
 
 
 async def send_due_reports(services: Services, now: datetime) -> int:
-    """Report every recently closed and grouped round's period that has not been reported yet."""
+    """Report every period whose circles have had REPORT_AFTER to talk, once (the outbox key says so)."""
     async with services.sessions() as session:
         rows = await session.exec(
             select(Round.programme, Round.period)
             .where(col(Round.grouped_at).is_not(None))
-            .where(col(Round.closes_at) <= now)
-            .where(col(Round.closes_at) > now - LOOK_BACK)
+            .where(col(Round.grouped_at) <= now - REPORT_AFTER)
+            .where(col(Round.grouped_at) > now - LOOK_BACK)
             .distinct()
         )
         due = rows.all()

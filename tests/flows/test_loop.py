@@ -8,6 +8,7 @@ the round closes into circles → a member's follow-up is relayed → the report
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from nudger.clock import ManualClock
 from nudger.config import Secret, Secrets, Settings
 from nudger.inbound.listener import InboundHandler, start_listener
 from nudger.programmes.roster import RosterRow, upsert_people
+from nudger.reports.send import build_report_files
 from nudger.store.db import transaction
 from nudger.store.models import Circle, ImapCursor, Inbound, Nudge, NudgeStatus, Post, Reply
 from nudger.worker import build_worker
@@ -232,17 +234,27 @@ async def test_the_whole_loop_through_imap_and_the_listener(loop: Loop) -> None:
         assert "> What did you learn this week?" not in body_text(relay)  # quoted history trimmed
     assert await count(loop, Post) == 1
 
-    # REPORT: sent once to L&D with the right numbers.
+    # REPORT: not before the circles have had a week to talk; then sent once, with the right numbers.
     loop.clock.advance(timedelta(days=1))
+    await loop.drain("report")
+    assert loop.sent_to(f"ld@{DOMAIN}") == []
+    loop.clock.advance(timedelta(days=7))
     await loop.drain("report")
     await loop.drain("report")
     reports = loop.sent_to(f"ld@{DOMAIN}")
     assert len(reports) == 1
+    files = await build_report_files(
+        loop.services.sessions, loop.settings.programmes[0], "2026-W49", 3, loop.clock.now()
+    )
+    figures = json.loads(files["json"])["participation"]
+    assert {k: figures[k] for k in ("asked", "answered", "circles", "posts")} == {
+        "asked": 6,
+        "answered": 6,
+        "circles": 2,
+        "posts": 1,
+    }
     report_text = body_text(reports[0])
-    for label, value in (("Asked", 6), ("Answered", 6), ("Circles", 2), ("Posts", 1)):
-        assert any(
-            label.lower() in line.lower() and str(value) in line for line in report_text.splitlines()
-        ), label
+    assert files["text"].strip().splitlines()[0] in report_text  # the email is that same report
 
 
 async def test_the_sweeper_recovers_work_whose_job_was_lost(loop: Loop) -> None:

@@ -68,7 +68,7 @@ async def world(sessions: SessionMaker, env: object) -> World:
         )
         session.add(rnd)
         await session.flush()
-        mid = make_message_id(f"nudge:{rnd.id}:{ana.id}", identity().message_domain)
+        mid = make_message_id(f"nudge:{rnd.id}:{ana.id}", identity().message_domain, keys().signing)
         nudge = Nudge(
             round_id=rnd.id or 0, person_id=ana.id or 0, due_at=NOW, status=NudgeStatus.SENT, message_id=mid
         )

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from nudger.inbound.inbox import list_messages, requeue
 from nudger.inbound.ingest import process_inbound
 from nudger.mail.tokens import TokenKind
-from nudger.store.models import Audit, Inbound, NoticeLog, Outbox, PersonStatus
+from nudger.store.models import Audit, Enrolment, Inbound, NoticeLog, Outbox, Person, PersonStatus
 from tests.fixtures import identity, keys
 from tests.inbound.test_ingest import NOW, World, email, ingest, nudge_address, person, replies
 
@@ -194,3 +194,31 @@ async def test_inbox_list_shows_held_messages_with_reasons(world: World) -> None
     assert len(everything) == 2
     async with world.sessions() as session:
         assert len((await session.exec(select(Inbound))).all()) == 2
+
+
+async def test_private_after_an_answer_keeps_that_answer_from_peers(world: World) -> None:
+    await ingest(world, email("Something I'd rather not share, actually.", to=nudge_address(world)))
+    await ingest(world, email("private", to=nudge_address(world), message_id="<private@x>"))
+    [reply] = await replies(world)
+    assert reply.sharing == "private"
+
+
+async def test_resume_never_lifts_a_suppression(world: World) -> None:
+    async with world.sessions() as session:
+        ana = await session.get(Person, world.ana)
+        assert ana is not None
+        ana.status = PersonStatus.SUPPRESSED
+        session.add(ana)
+        await session.commit()
+    row = await ingest(world, email("resume", to=nudge_address(world)))
+    assert "refused" in row.reason
+    assert (await person(world, world.ana)).status == PersonStatus.SUPPRESSED
+
+
+async def test_resume_after_stop_rejoins_the_programme(world: World) -> None:
+    await ingest(world, email("stop", to=nudge_address(world)))
+    await ingest(world, email("resume", to=nudge_address(world), message_id="<resume@x>"))
+    assert (await person(world, world.ana)).status == PersonStatus.ACTIVE
+    async with world.sessions() as session:
+        enrolment = (await session.exec(select(Enrolment).where(Enrolment.person_id == world.ana))).one()
+    assert enrolment.left_at is None

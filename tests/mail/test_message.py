@@ -153,7 +153,7 @@ def test_nudge_message_id_is_fixed_by_the_outbox_key(env: jinja2.Environment) ->
     first = nudge(env)
     again = nudge(env, due_at=DUE + timedelta(minutes=5))  # a retry, composed later
     other = nudge(env, key="nudge:43")
-    expected = make_message_id("nudge:42", "corp.test")
+    expected = make_message_id("nudge:42", "corp.test", KEYS.signing)
     assert first.message_id == again.message_id == expected
     assert parse(first.raw)["Message-ID"] == parse(again.raw)["Message-ID"] == expected
     assert re.fullmatch(r"<[0-9a-f]+@corp\.test>", expected)
@@ -293,7 +293,7 @@ def test_relay_threads_under_the_last_reference(env: jinja2.Environment) -> None
     msg = parse(relay(env, references=refs).raw)
     assert msg["In-Reply-To"] == "<post2@corp.test>"
     assert str(msg["References"]).split() == list(refs)
-    assert msg["Message-ID"] == make_message_id("relay:9:7", "corp.test")
+    assert msg["Message-ID"] == make_message_id("relay:9:7", "corp.test", KEYS.signing)
 
 
 def test_relay_without_references_has_no_threading_headers(env: jinja2.Environment) -> None:

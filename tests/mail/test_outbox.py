@@ -230,3 +230,19 @@ def test_smtp_replies_are_classified(
     assert isinstance(error, kind)
     if isinstance(error, PermanentSendError):
         assert error.recipient_specific is recipient_specific
+
+
+async def test_a_pause_with_an_end_date_is_over_once_it_has_passed(
+    sessions: SessionMaker, smtp_server: SmtpServer
+) -> None:
+    person_id = await add_person(sessions, "back@corp.test", PersonStatus.PAUSED)
+    async with transaction(sessions) as session:
+        p = await session.get(Person, person_id)
+        assert p is not None
+        p.paused_until = NOW + timedelta(days=7)
+    t = transport(smtp_server)
+    during = await queue_one(sessions, mail("during", "back@corp.test", person_id))
+    assert (await deliver(sessions, t, during, NOW)).outcome == Outcome.SKIPPED
+    after = await queue_one(sessions, mail("after", "back@corp.test", person_id))
+    assert (await deliver(sessions, t, after, NOW + timedelta(days=8))).outcome == Outcome.SENT
+    await t.close()

@@ -238,3 +238,17 @@ async def test_set_status_left_ends_enrolments_and_unknown_email_is_false(tmp_pa
             assert [(a.person_id, a.detail) for a in audits] == [(ana, "cli:optout")]
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("josé@corp.test,José,Eng,UTC", "only plain ASCII addresses"),
+        ('ana@corp.test,"Ana\nSilva",Eng,UTC', "name contains a line break"),
+    ],
+)
+def test_rows_that_could_not_be_mailed_are_refused_at_import(row: str, message: str) -> None:
+    rows, errors = parse_roster("email,name,team,timezone\n" + row + "\n")
+    assert rows == []
+    assert len(errors) == 1
+    assert message in str(errors[0])
