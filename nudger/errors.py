@@ -35,17 +35,23 @@ class TransientSendError(TransientError):
 
 
 class PermanentSendError(PermanentError):
-    def __init__(self, message: str, code: int, enhanced: str = "") -> None:
+    def __init__(self, message: str, code: int, enhanced: str = "", *, at_recipient: bool = False) -> None:
         super().__init__(message)
         self.code = code
         self.enhanced = enhanced
+        self.at_recipient = at_recipient
 
     @property
     def recipient_specific(self) -> bool:
-        """5.1.x (bad mailbox / address) means this recipient is unreachable; 5.7.x is policy."""
+        """Whether this recipient is unreachable (suppress them) rather than our mail or setup refused.
+
+        5.1.x (bad mailbox / address) blames the recipient wherever it is said; 5.7.x is policy. Without
+        an enhanced code, only a refusal *of the recipient* (at RCPT) blames them: a 550 to MAIL FROM or
+        after DATA ("rejected as spam") is about our mail, not their address.
+        """
         if self.enhanced:
             return self.enhanced.startswith("5.1.")
-        return self.code in (550, 551, 553) and not self.enhanced
+        return self.at_recipient and self.code in (550, 551, 553)
 
 
 class ImapError(TransientError):

@@ -50,8 +50,22 @@ def problems_of(path: Path) -> list[str]:
 # ------------------------------------------------------------------------------------ the example
 
 
-def test_example_config_loads_and_validates() -> None:
-    settings = load_settings(EXAMPLE)
+def with_imap_enabled(tmp_path: Path) -> Path:
+    """The example with its commented-out [inbound.imap] block switched on (it must be valid too)."""
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    start = lines.index("# [inbound.imap]")
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("#")), len(lines))
+    lines[start:end] = [line.removeprefix("# ") for line in lines[start:end]]
+    path = tmp_path / "config.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_example_config_loads_and_validates(tmp_path: Path) -> None:
+    plain = load_settings(EXAMPLE)
+    assert plain.inbound.imap is None  # listener only, until the admin switches IMAP on
+    assert plain.inbound.listener is not None
+    settings = load_settings(with_imap_enabled(tmp_path))
     assert [p.key for p in settings.programmes] == ["weekly-reflection"]
     prog = settings.programme("weekly-reflection")
     assert (prog.schedule.weekday, prog.schedule.time) == ("tue", "10:00")
@@ -63,8 +77,8 @@ def test_example_config_loads_and_validates() -> None:
     assert settings.report.anonymity_threshold == 5
 
 
-def test_example_config_resolves_its_secrets_from_the_environment() -> None:
-    settings = load_settings(EXAMPLE)
+def test_example_config_resolves_its_secrets_from_the_environment(tmp_path: Path) -> None:
+    settings = load_settings(with_imap_enabled(tmp_path))
     secrets = resolve_secrets(settings, GOOD_ENV, str(EXAMPLE))
     assert secrets.signing_key.reveal() == GOOD_ENV["NUDGER_SECRET"]
     assert secrets.smtp_password.reveal() == "smtp-pass-value"
@@ -218,13 +232,13 @@ def test_a_password_typed_into_an_env_setting_is_not_echoed(tmp_path: Path, key:
 # ------------------------------------------------------------------------------------ secrets
 
 
-def example() -> Settings:
-    return load_settings(EXAMPLE)
+def example(tmp_path: Path) -> Settings:
+    return load_settings(with_imap_enabled(tmp_path))
 
 
-def test_every_missing_secret_is_reported_with_its_key_and_variable() -> None:
+def test_every_missing_secret_is_reported_with_its_key_and_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
-        resolve_secrets(example(), {}, "config.toml")
+        resolve_secrets(example(tmp_path), {}, "config.toml")
     problems = info.value.problems
     assert len(problems) == 3
     assert problems[0].startswith("config.toml: service.signing_secret_env: ")
@@ -239,13 +253,13 @@ def test_every_missing_secret_is_reported_with_its_key_and_variable() -> None:
     ("secret", "ok"),
     [("", False), ("x", False), ("fifteen-chars!!", False), ("sixteen-chars!!!", True), ("y" * 64, True)],
 )
-def test_signing_secret_must_have_at_least_16_characters(secret: str, ok: bool) -> None:
+def test_signing_secret_must_have_at_least_16_characters(secret: str, ok: bool, tmp_path: Path) -> None:
     env = {**GOOD_ENV, "NUDGER_SECRET": secret}
     if ok:
-        assert resolve_secrets(example(), env).signing_key.reveal() == secret
+        assert resolve_secrets(example(tmp_path), env).signing_key.reveal() == secret
         return
     with pytest.raises(ConfigError) as info:
-        resolve_secrets(example(), env, "config.toml")
+        resolve_secrets(example(tmp_path), env, "config.toml")
     assert len(info.value.problems) == 1
     assert info.value.problems[0].startswith("config.toml: service.signing_secret_env: ")
     assert "16" in info.value.problems[0]
@@ -259,10 +273,10 @@ def test_no_password_needed_for_an_unauthenticated_relay_without_imap() -> None:
     assert secrets.imap_password.reveal() == ""
 
 
-def test_secret_values_never_appear_in_config_errors() -> None:
+def test_secret_values_never_appear_in_config_errors(tmp_path: Path) -> None:
     env = {"NUDGER_SECRET": "short-s3cret", "NUDGER_SMTP_PASSWORD": "smtp-s3cret"}
     with pytest.raises(ConfigError) as info:
-        resolve_secrets(example(), env, "config.toml")
+        resolve_secrets(example(tmp_path), env, "config.toml")
     text = "\n".join(info.value.problems) + str(info.value) + repr(info.value)
     assert "service.signing_secret_env" in text  # the test reads a real error
     assert "short-s3cret" not in text
@@ -297,8 +311,8 @@ def test_secret_compares_by_value_and_is_falsy_when_empty() -> None:
     assert not Secret("")
 
 
-def test_secrets_repr_hides_every_value() -> None:
-    secrets = resolve_secrets(example(), GOOD_ENV)
+def test_secrets_repr_hides_every_value(tmp_path: Path) -> None:
+    secrets = resolve_secrets(example(tmp_path), GOOD_ENV)
     for text in (repr(secrets), str(secrets), f"{secrets}"):
         for value in GOOD_ENV.values():
             assert value not in text

@@ -29,12 +29,18 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
-def classify_smtp_reply(code: int, message: str) -> TransientSendError | PermanentSendError:
+#: authentication refused: our configuration, not the mail; retried (and loudly logged) until fixed
+AUTH_FAILURES = (530, 534, 535, 538)
+
+
+def classify_smtp_reply(
+    code: int, message: str, *, at_recipient: bool = False
+) -> TransientSendError | PermanentSendError:
     enhanced = m.group(1) if (m := _ENHANCED.search(message)) else ""
     text = f"{code} {message}".strip()[:500]
-    if 400 <= code < 500 or enhanced.startswith("4."):
+    if 400 <= code < 500 or enhanced.startswith("4.") or code in AUTH_FAILURES:
         return TransientSendError(text, code)
-    return PermanentSendError(text, code, enhanced)
+    return PermanentSendError(text, code, enhanced, at_recipient=at_recipient)
 
 
 class SmtpTransport:
@@ -85,9 +91,11 @@ class SmtpTransport:
                 code = refused.code if refused else 550
                 message = refused.message if refused else str(exc)
                 self._release(client)
-                raise classify_smtp_reply(code, message) from exc
+                raise classify_smtp_reply(code, message, at_recipient=True) from exc
             except aiosmtplib.SMTPResponseException as exc:
                 self._drop(client)
+                if exc.code in AUTH_FAILURES:
+                    log.error("the SMTP relay refused our login (%s): check smtp.username/password", exc.code)
                 raise classify_smtp_reply(exc.code, exc.message) from exc
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                 self._drop(client)

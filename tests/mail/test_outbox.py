@@ -213,20 +213,24 @@ async def test_sweeper_finds_lost_and_stuck_rows(sessions: SessionMaker) -> None
 
 
 @pytest.mark.parametrize(
-    ("code", "message", "kind", "recipient_specific"),
+    ("code", "message", "at_recipient", "kind", "recipient_specific"),
     [
-        (421, "4.7.0 throttled", TransientSendError, None),
-        (452, "4.2.2 mailbox full", TransientSendError, None),
-        (550, "5.1.1 user unknown", PermanentSendError, True),
-        (550, "5.7.26 DMARC policy", PermanentSendError, False),
-        (554, "5.7.1 relay denied", PermanentSendError, False),
-        (550, "no such user", PermanentSendError, True),
+        (421, "4.7.0 throttled", False, TransientSendError, None),
+        (452, "4.2.2 mailbox full", True, TransientSendError, None),
+        (535, "5.7.8 authentication failed", False, TransientSendError, None),  # our setup: retry, alert
+        (550, "5.1.1 user unknown", True, PermanentSendError, True),
+        (550, "5.1.1 user unknown", False, PermanentSendError, True),
+        (550, "5.7.26 DMARC policy", False, PermanentSendError, False),
+        (554, "5.7.1 relay denied", True, PermanentSendError, False),
+        (550, "no such user", True, PermanentSendError, True),
+        (550, "Message rejected as spam", False, PermanentSendError, False),  # after DATA: not their fault
+        (553, "Sender address rejected", False, PermanentSendError, False),  # at MAIL FROM
     ],
 )
 def test_smtp_replies_are_classified(
-    code: int, message: str, kind: type[Exception], recipient_specific: bool | None
+    code: int, message: str, at_recipient: bool, kind: type[Exception], recipient_specific: bool | None
 ) -> None:
-    error = classify_smtp_reply(code, message)
+    error = classify_smtp_reply(code, message, at_recipient=at_recipient)
     assert isinstance(error, kind)
     if isinstance(error, PermanentSendError):
         assert error.recipient_specific is recipient_specific
