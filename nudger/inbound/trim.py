@@ -1,18 +1,23 @@
-"""Reply text → what the person wrote now (pure, linear time).
+"""Reply text → what the person wrote now (pure, linear time, never raises).
 
-`trim_reply` works line by line in three passes, each a small set of named rules so that it can grow:
+The text is split into lines once (`trim_lines.Lines`: blank / quoted / text, wrapped links repaired),
+then four passes run over it:
 
-1. *History cut*: the first line that starts quoted history or a signature ends the new text —
-   "-----Original Message-----" (and its translations), an Outlook ``From:/Sent:/To:`` header block (en,
-   de, fr, es, nl, it, sv), "Begin forwarded message", a line of underscores, a ``-- `` signature
-   delimiter, or a quote header ("On … wrote:", "Am … schrieb …:", "Le … a écrit :", "El … escribió:",
-   "Op … schreef …:", wrapped over up to three lines) that is *not* followed by inline answers.
-2. *Line removal* before the cut: ``>``-quoted lines, the headers of inline-answered quotes, and mobile
-   footers ("Sent from my iPhone", "Get Outlook for iOS", "Von meinem iPhone gesendet", …).
-3. *Question removal*: our own question, if the person left it in (exact or whitespace-normalised).
+1. *Scan* top to bottom for where history starts (`trim_headers.detect`): a quote header ("On … wrote:"
+   in 19+ languages, wrapped, date- or name-first, sharing a line with the reply), an Outlook
+   "From:/Sent:/To:" block, "-----Original Message-----", a rule of underscores, a signature delimiter.
+   A quote header followed by quoted lines *and then the person's own text* is an inline (or bottom)
+   answer: its header goes, the scan goes on. Anything else cuts: the rest is history. A forward
+   caption ("---------- Forwarded message ---------") seen first means a forwarded message, which is
+   kept whole (classification marks it as a forward).
+2. *Remove* ``>``-quoted lines and mobile/app footers ("Sent from my iPhone", "Von meinem iPhone
+   gesendet", "Get Outlook for Android", …) above the cut (`trim_footers`).
+3. *Tail*: a dash-led name ("-Anna") or a short dash rule with a few short lines under it, closing the
+   message, is a signature. A typed sign-off ("Thanks,\\nMaria") is the person's text and stays.
+4. *Question*: our own question, if the person left it in (exact or whitespace/case-insensitive).
 
-Everything removed is returned in `Trimmed.elided` for operators. Every regex is anchored and bounded
-and only sees short lines, so a 1 MB body trims in well under a second.
+Blank lines that followed a removed block go with it, so inline answers keep the spacing the person
+typed. Everything removed is returned in `Trimmed.elided`, in order, for operators.
 """
 
 from __future__ import annotations
@@ -20,60 +25,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-MAX_HEADER_LINES = 3
-MAX_HEADER_CHARS = 500
-MAX_MARKER_LINE = 300
-MAX_FOOTER_LINE = 100
-OUTLOOK_BLOCK_LINES = 7
+from nudger.inbound.trim_footers import is_dash_name, is_list_item, is_mobile_footer, is_short_rule
+from nudger.inbound.trim_headers import Event, detect
+from nudger.inbound.trim_lines import BLANK, QUOTED, TEXT, Lines, normalise_newlines
+
 MIN_QUESTION_CHARS = 12
 MAX_QUESTION_TOKENS = 300
-_HEADER_TAIL = 260
-
-_QUOTE_HEADER_START_RE = re.compile(r"(?:on|am|le|el|op|il|den|em)\s", re.IGNORECASE)
-_QUOTE_HEADER_END_RE = re.compile(
-    r"(?:(?:wrote|writes|a\s+écrit|a\s+ecrit|escribió|escribio|ha\s+scritto|escreveu)\s*"
-    r"|(?:schrieb|schreef|skrev)\b[^:\n]{0,200}):$",
-    re.IGNORECASE,
-)
-_DIGIT_RE = re.compile(r"\d")
-_SEPARATOR_RE = re.compile(
-    r"-{2,}\s*(?:original message|forwarded message|ursprüngliche nachricht|weitergeleitete nachricht"
-    r"|message d'origine|message transféré|mensaje original|mensaje reenviado|oorspronkelijk bericht"
-    r"|doorgestuurd bericht|messaggio originale|messaggio inoltrato|originalmeddelande"
-    r"|vidarebefordrat meddelande)\s*-{2,}",
-    re.IGNORECASE,
-)
-_FORWARD_START_RE = re.compile(
-    r"(?:begin forwarded message|anfang der weitergeleiteten nachricht|début du message réexpédié"
-    r"|inicio del mensaje reenviado)\s*:?",
-    re.IGNORECASE,
-)
-_UNDERSCORES_RE = re.compile(r"_{10,}")
-_FIELD_LABEL_MAX = 20
-_FROM_LABELS = frozenset({"from", "von", "de", "van", "da", "från", "fra"})
-_SENT_LABELS = frozenset(
-    {"sent", "date", "gesendet", "datum", "envoyé", "date d'envoi", "enviado", "fecha", "verzonden"}
-    | {"inviato", "data", "skickat", "sendt"}
-)
-_TO_LABELS = frozenset(
-    {"to", "subject", "an", "betreff", "à", "objet", "para", "asunto", "aan", "onderwerp", "a", "oggetto"}
-    | {"till", "ämne", "til", "emne", "cc"}
-)
-_MOBILE_FOOTER_RE = re.compile(
-    r"(?:sent from my .{1,40}"
-    r"|sent from (?:mail|outlook|yahoo mail|gmail|proton ?mail|samsung|my mobile)\b.{0,40}"
-    r"|get outlook for (?:ios|android)\b.{0,60}"
-    r"|envoyé (?:de|depuis) mon .{1,40}"
-    r"|von meinem .{1,40} gesendet"
-    r"|gesendet von meinem .{1,40}"
-    r"|enviado desde mi .{1,40}"
-    r"|verzonden vanaf mijn .{1,40}"
-    r"|inviato da .{1,40})",
-    re.IGNORECASE,
-)
-# First characters of lines any history rule could fire on (besides lines with an early or final colon).
-_CANDIDATE_FIRST = frozenset("-_OoAaLlEePpIiDdBb")
-_FOOTER_FIRST = frozenset("SsGgEeVvIi")
+MAX_SIGNATURE_LINES = 6
+MAX_SIGNATURE_LINE_CHARS = 60
+_DASH_TRIM = "-‐‑‒–—― \t"
 _MANY_NEWLINES_RE = re.compile(r"\n{3,}")
 
 
@@ -83,159 +43,136 @@ class Trimmed:
     elided: str  # what was cut (quoted history, reply headers, signatures, footers), for operators
 
 
-# Line kinds (plain ints: this runs once per line of possibly huge bodies).
-_BLANK, _QUOTED, _TEXT = 0, 1, 2
+@dataclass(frozen=True)
+class _Cut:
+    index: int  # first line of history (`size` if none)
+    forward: bool = False
 
 
-def _field_label(stripped: str) -> str:
-    """ "sent" for "*Sent:* Monday…" / "Envoyé : lundi…"; "" when the line is not a header field."""
-    colon = stripped.find(":", 0, _FIELD_LABEL_MAX + 8)
-    if colon < 0:
-        return ""
-    return stripped[:colon].strip().strip("*").strip().lower()
-
-
-class _Doc:
-    """The reply's lines with what every rule needs precomputed once (keeps the passes linear)."""
+class _Reply:
+    """One reply being trimmed: its lines plus the pieces of lines split off a shared header line."""
 
     def __init__(self, text: str) -> None:
-        self.lines = text.split("\n")
-        self.stripped = [line.strip() for line in self.lines]
-        self.kinds = [
-            _BLANK if not line else _QUOTED if line.startswith(">") else _TEXT for line in self.stripped
-        ]
-        self.removed = [False] * len(self.lines)
-        self.size = len(self.lines)
-        self._labels: dict[int, str] = {}
+        self.lines = Lines(text)
+        self.pieces: dict[int, str] = {}  # line index → header text cut off the end of that line
 
-    def label(self, index: int) -> str:
-        if index not in self._labels:
-            self._labels[index] = _field_label(self.stripped[index])
-        return self._labels[index]
-
-    def is_candidate(self, index: int) -> bool:
-        """Cheap pre-check: could any history rule fire on this (non-blank, unquoted) line?"""
-        line = self.stripped[index]
-        return line[0] in _CANDIDATE_FIRST or line[-1] == ":" or ":" in line[: _FIELD_LABEL_MAX + 8]
-
-    def next_nonblank(self, start: int) -> int:
-        index = start
-        while index < self.size and self.kinds[index] == _BLANK:
-            index += 1
-        return index
+    def split_line(self, index: int, column: int) -> None:
+        lines = self.lines
+        raw = lines.lines[index]
+        offset = raw.find(lines.stripped[index])
+        head, piece = raw[: offset + column], raw[offset + column :]
+        lines.lines[index] = head.rstrip(_DASH_TRIM)
+        lines.stripped[index] = lines.lines[index].strip()
+        self.pieces[index] = piece.strip()
+        if not lines.stripped[index]:
+            lines.kinds[index] = BLANK
 
 
-# --------------------------------------------------------------------------------------------- rules
+# ------------------------------------------------------------------------------------------------ scan
 
 
-def _is_signature(doc: _Doc, index: int) -> bool:
-    return doc.lines[index].rstrip() == "--"
-
-
-def _is_footer(doc: _Doc, index: int) -> bool:
-    stripped = doc.stripped[index]
-    return (
-        stripped[:1] in _FOOTER_FIRST
-        and len(stripped) <= MAX_FOOTER_LINE
-        and _MOBILE_FOOTER_RE.fullmatch(stripped) is not None
-    )
-
-
-def _is_outlook_block(doc: _Doc, index: int) -> bool:
-    """An Outlook-style "From: / Sent: / To: / Subject:" header block starts at `index`."""
-    if doc.label(index) not in _FROM_LABELS or doc.stripped[index].endswith(":"):
+def _answers_inline(lines: Lines, start: int) -> bool:
+    """After a quote header: quoted lines first, then the person's own text (before any other history)?"""
+    first = lines.next_nonblank(start)
+    if first >= lines.size or lines.kinds[first] != QUOTED:
         return False
-    labels = {doc.label(other) for other in range(index + 1, min(index + OUTLOOK_BLOCK_LINES, doc.size))}
-    return bool(labels & _SENT_LABELS) and bool(labels & _TO_LABELS)
-
-
-def _is_history_marker(doc: _Doc, index: int) -> bool:
-    """A line after which everything is quoted/forwarded history or a signature."""
-    if _is_signature(doc, index):
-        return True
-    stripped = doc.stripped[index]
-    if doc.kinds[index] != _TEXT or len(stripped) > MAX_MARKER_LINE:
-        return False
-    if ":" in stripped[: _FIELD_LABEL_MAX + 8] and _is_outlook_block(doc, index):
-        return True
-    first = stripped[0]
-    if first == "-":
-        return _SEPARATOR_RE.fullmatch(stripped) is not None
-    if first == "_":
-        return _UNDERSCORES_RE.fullmatch(stripped) is not None
-    return first in "BbAaDdIi" and _FORWARD_START_RE.fullmatch(stripped) is not None
-
-
-def _ends_quote_header(text: str) -> bool:
-    return text.endswith(":") and _QUOTE_HEADER_END_RE.search(text[-_HEADER_TAIL:]) is not None
-
-
-def _quote_header_end(doc: _Doc, index: int) -> int | None:
-    """If a quote header ("On <date>, <name> wrote:") starts at `index`, the index of its last line."""
-    first = doc.stripped[index]
-    if doc.kinds[index] != _TEXT or len(first) > MAX_HEADER_CHARS:
-        return None
-    if _QUOTE_HEADER_START_RE.match(first):
-        for end in range(index, min(index + MAX_HEADER_LINES, doc.size)):
-            if doc.kinds[end] != _TEXT:
-                return None
-            if doc.stripped[end].endswith(":"):
-                joined = " ".join(doc.stripped[index : end + 1])
-                if (
-                    len(joined) <= MAX_HEADER_CHARS
-                    and _ends_quote_header(joined)
-                    and _DIGIT_RE.search(joined)
-                ):
-                    return end
-        return None
-    # Any other "<someone> wrote:" line counts when quoted lines follow it.
-    if _ends_quote_header(first):
-        after = doc.next_nonblank(index + 1)
-        if after < doc.size and doc.kinds[after] == _QUOTED:
-            return index
-    return None
-
-
-def _answers_inline(doc: _Doc, start: int) -> bool:
-    """After a quote header: do quoted lines come first, followed by the person's own (unquoted) text?"""
-    first = doc.next_nonblank(start)
-    if first >= doc.size or doc.kinds[first] != _QUOTED:
-        return False  # nothing, or unquoted history right after the header
-    for index in range(first, doc.size):
-        if doc.kinds[index] != _TEXT:
+    for index in range(first, lines.size):
+        if lines.kinds[index] != TEXT or is_mobile_footer(lines.stripped[index]):
             continue
-        if _is_history_marker(doc, index) or _quote_header_end(doc, index) is not None:
-            return False
-        if not _is_footer(doc, index):
-            return True
+        return detect(lines, index, has_text_above=True) is None
     return False
 
 
-# --------------------------------------------------------------------------------------------- passes
-
-
-def _history_cut(doc: _Doc) -> int:
-    """Index where the new text ends; marks the headers of inline-answered quotes as removed."""
+def _scan(reply: _Reply) -> _Cut:
+    lines = reply.lines
     resume = 0
-    for index in range(doc.size):
-        if index < resume or doc.kinds[index] != _TEXT or not doc.is_candidate(index):
+    has_text = False
+    for index in range(lines.size):
+        if index < resume or lines.kinds[index] != TEXT:
             continue
-        if _is_history_marker(doc, index):
-            return index
-        end = _quote_header_end(doc, index)
-        if end is not None:
-            if not _answers_inline(doc, end + 1):
-                return index
-            for header_line in range(index, end + 1):
-                doc.removed[header_line] = True
-            resume = end + 1
-    return doc.size
+        found = detect(lines, index, has_text)
+        if found is None:
+            has_text = True
+            continue
+        if found.event is Event.FORWARD:
+            return _Cut(index, forward=True)
+        if found.event is not Event.HEADER:
+            return _Cut(index)
+        if found.split:
+            reply.split_line(index, found.split)
+        if not _answers_inline(lines, found.end + 1):
+            return _Cut(index + 1 if found.split else index)
+        for header_line in range(index + bool(found.split), found.end + 1):
+            lines.removed[header_line] = True
+        resume = found.end + 1
+        has_text = has_text or bool(found.split)
+    return _Cut(lines.size)
 
 
-def _mark_quotes_and_footers(doc: _Doc, cut: int) -> None:
+# ------------------------------------------------------------------------------------- removal passes
+
+
+def _remove_quotes_and_footers(lines: Lines, cut: int) -> None:
     for index in range(cut):
-        if doc.kinds[index] == _QUOTED or (doc.kinds[index] == _TEXT and _is_footer(doc, index)):
-            doc.removed[index] = True
+        kind = lines.kinds[index]
+        if kind == QUOTED or (kind == TEXT and is_mobile_footer(lines.stripped[index])):
+            lines.removed[index] = True
+
+
+def _remove_dash_name(lines: Lines, last: int) -> int:
+    """ "-Anna" closing the message (not the last item of a list) → removed; the new last line."""
+    if last < 0 or not is_dash_name(lines.stripped[last]):
+        return last
+    above = lines.previous_kept(last - 1)
+    if above < 0 or is_list_item(lines.stripped[above]) or lines.stripped[above].endswith(":"):
+        return last
+    lines.removed[last] = True
+    return above
+
+
+def _remove_short_rule_signature(lines: Lines, last: int) -> None:
+    """ "---" or "—" followed by at most a few short lines, closing the message → a signature."""
+    index, seen = last, 0
+    while index >= 0 and seen <= MAX_SIGNATURE_LINES:
+        stripped = lines.stripped[index]
+        if len(stripped) > MAX_SIGNATURE_LINE_CHARS:
+            return
+        if is_short_rule(stripped) and seen:
+            if lines.previous_kept(index - 1) >= 0:
+                for position in range(index, last + 1):
+                    lines.removed[position] = lines.removed[position] or lines.kinds[position] != BLANK
+            return
+        seen += 1
+        index = lines.previous_kept(index - 1)
+
+
+def _remove_closing_signature(lines: Lines, cut: int) -> None:
+    last = _remove_dash_name(lines, lines.previous_kept(cut - 1))
+    _remove_short_rule_signature(lines, last)
+
+
+# ------------------------------------------------------------------------------------------- assembly
+
+
+def _assemble(reply: _Reply, cut: int) -> tuple[str, list[str]]:
+    """The kept lines (blank lines after a removed block go with it) and the elided ones, in order."""
+    lines = reply.lines
+    kept: list[str] = []
+    elided: list[str] = []
+    in_removed_run = False
+    for index in range(cut):
+        if index in reply.pieces:
+            elided.append(reply.pieces[index])
+        if lines.removed[index]:
+            elided.append(lines.lines[index])
+            in_removed_run = True
+        elif lines.kinds[index] != BLANK:
+            kept.append(lines.lines[index])
+            in_removed_run = False
+        elif not in_removed_run:
+            kept.append(lines.lines[index])
+    elided.extend(lines.lines[cut:])
+    return "\n".join(kept), elided
 
 
 def _find_question(text: str, question: str) -> tuple[int, int] | None:
@@ -257,8 +194,7 @@ def _tidy(text: str) -> str:
     return _MANY_NEWLINES_RE.sub("\n\n", "\n".join(lines)).strip("\n")
 
 
-def _normalise(text: str) -> str:
-    return text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
+# --------------------------------------------------------------------------------------------- public
 
 
 def trim(text: str) -> Trimmed:
@@ -266,17 +202,26 @@ def trim(text: str) -> Trimmed:
     return trim_reply(text)
 
 
+def visible_text(text: str) -> str:
+    """Just the visible text (a `str -> str` callable for benchmarks and harnesses)."""
+    return trim_reply(text).visible
+
+
 def trim_reply(text: str, *, question: str | None = None) -> Trimmed:
     """Split a reply body into what the person wrote now and what was elided."""
-    doc = _Doc(_normalise(text))
-    cut = _history_cut(doc)
-    _mark_quotes_and_footers(doc, cut)
-    kept = "\n".join(line for index, line in enumerate(doc.lines[:cut]) if not doc.removed[index])
-    elided = [line for index, line in enumerate(doc.lines[:cut]) if doc.removed[index]]
+    text = normalise_newlines(text if isinstance(text, str) else "")
+    reply = _Reply(text)
+    cut = _scan(reply)
+    elided: list[str] = []
+    if cut.forward:
+        kept = text
+    else:
+        _remove_quotes_and_footers(reply.lines, cut.index)
+        _remove_closing_signature(reply.lines, cut.index)
+        kept, elided = _assemble(reply, cut.index)
     if question:
-        span = _find_question(kept, _normalise(question))
+        span = _find_question(kept, normalise_newlines(question))
         if span is not None:
             elided.insert(0, kept[span[0] : span[1]])
             kept = kept[: span[0]] + kept[span[1] :]
-    elided.extend(doc.lines[cut:])
     return Trimmed(visible=_tidy(kept), elided=_tidy("\n".join(elided)))
