@@ -529,6 +529,9 @@ def _no_sender(ctx: _Context) -> Verdict | None:
 
 def _forward(ctx: _Context) -> Verdict | None:
     msg = ctx.msg
+    if msg.has_attached_message and msg.content_type == "multipart/mixed":
+        # Outlook's and Apple Mail's "forward as attachment": the attached message is not this sender's answer
+        return Verdict(Kind.FORWARD, "a message forwarded as an attachment")
     if not _FORWARD_SUBJECT_RE.match(msg.subject):
         return None
     if _FORWARD_BODY_RE.search(_scan_text(msg)) or _FORWARD_BODY_RE.search(msg.html[: MAX_SCAN_CHARS * 5]):

@@ -124,6 +124,7 @@ class ParsedMessage:
     has_encrypted_part: bool
     defects: tuple[str, ...]
     size: int
+    has_attached_message: bool = False  # a whole message attached (message/rfc822) outside a report
 
     def header(self, name: str) -> str:
         """The first value of header `name` (any case), or ""."""
@@ -298,6 +299,7 @@ class _Walk:
     statuses: list[DeliveryStatus] = field(default_factory=list)
     feedback: bool = False
     encrypted: bool = False
+    attached_message: bool = False
     defects: list[str] = field(default_factory=list)
 
 
@@ -404,6 +406,8 @@ def _walk(part: Message, depth: int, embedded: bool, acc: _Walk) -> None:
         if not embedded:
             acc.statuses.extend(parse_delivery_status(_dsn_text(part)))
         return
+    if ctype == "message/rfc822" and not embedded:
+        acc.attached_message = True
     payload = part.get_payload()
     if isinstance(payload, list):
         inner = embedded or ctype.startswith("message/")
@@ -499,6 +503,7 @@ def _parse(raw: bytes) -> ParsedMessage:
         delivery_status=tuple(acc.statuses),
         has_feedback_report=acc.feedback,
         has_encrypted_part=acc.encrypted,
+        has_attached_message=acc.attached_message,
         defects=_unique([*defects, *acc.defects]),
         size=len(raw),
     )

@@ -67,6 +67,8 @@ FIXTURE_VERDICTS = [
         "Auto-Submitted: auto-replied; mailbox no longer in use",
     ),
     ("noreply_sender.eml", Kind.AUTO_REPLY, "no-reply sender"),
+    ("forwarded_as_attachment.eml", Kind.FORWARD, "a message forwarded as an attachment"),
+    ("reply_with_pdf_attachment.eml", Kind.REPLY, "candidate human reply"),
     ("list_mail.eml", Kind.LIST, "List-Id: Learning circle <learning-circle.lists.acme.example>"),
     ("spam_flagged.eml", Kind.SPAM, "X-Spam-Flag: YES"),
     ("malformed_no_from.eml", Kind.NO_SENDER, "no From header"),
