@@ -32,8 +32,8 @@ async def test_case_06_a_date_in_the_future_is_accepted(world: World) -> None:
 
 
 async def test_case_07_no_message_id_dedupes_by_content(world: World) -> None:
-    raw = email("No Message-ID at all.", to=nudge_address(world)).replace(b"Message-ID:", b"X-Old-Id:")
-    assert b"Message-ID" not in raw
+    raw = email("No id header at all.", to=nudge_address(world)).replace(b"Message-ID:", b"X-Old-Id:")
+    assert b"\nMessage-ID:" not in raw
     await ingest(world, raw)
     async with transaction(world.sessions) as session:
         again = await store_raw(session, raw, Position("smtp"), NOW)
