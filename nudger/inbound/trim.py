@@ -219,7 +219,7 @@ def trim_reply(text: str, *, question: str | None = None) -> Trimmed:
         _remove_quotes_and_footers(reply.lines, cut.index)
         _remove_closing_signature(reply.lines, cut.index)
         kept, elided = _assemble(reply, cut.index)
-    if question:
+    if question and not cut.forward:
         span = _find_question(kept, normalise_newlines(question))
         if span is not None:
             elided.insert(0, kept[span[0] : span[1]])

@@ -44,6 +44,7 @@ from nudger.inbound.trim_phrases import (
     QUOTE_VERB_END_RE,
     REPLY_ABOVE_PHRASES,
     SEPARATOR_CHARS,
+    TIME_OR_YEAR_RE,
     Field,
     fold,
 )
@@ -165,8 +166,8 @@ def _is_header(folded: str, start: _Start, dashed: bool) -> bool:
     """Is `folded` (a whole candidate header, lower case) a strong quote header?"""
     if start is _Start.NONE or len(folded) > MAX_HEADER_CHARS:
         return False
-    if start is _Start.OPENER and not HAS_DIGIT_RE.search(folded):
-        return False
+    if start in (_Start.OPENER, _Start.DATE) and not TIME_OR_YEAR_RE.search(folded):
+        return False  # "On 3 occasions I wrote:" is prose
     if _ends_with_verb(folded, dashed):
         return True
     if start is _Start.LEAD:  # "Wiadomość napisana przez Anna <a@x> w dniu 10.03.2025, o godz. 08:00:"
@@ -238,6 +239,8 @@ def quote_header(lines: Lines, index: int) -> Found | None:
             return Found(Event.HEADER, index, end)
     if not lines.quoted_after(index):
         return None
+    if start is _Start.NAME and folded.endswith(_COLONS):
+        return Found(Event.HEADER, index, index, strong=False)  # mutt: "* Anna <a@x> [2025-03-10 08:00]:"
     if _ends_with_verb(folded, dashed):
         column = _inner_header_column(stripped)
         return Found(Event.HEADER, index, index, strong=column > 0, split=column)
@@ -303,6 +306,8 @@ def block_end(lines: Lines, index: int) -> int | None:
 
 
 def _caption(stripped: str) -> str:
+    if "&nbsp;" in stripped:  # QQ Mail: "------------------&nbsp;原始邮件&nbsp;------------------"
+        stripped = stripped.replace("&nbsp;", " ")
     core = stripped.strip(SEPARATOR_CHARS).rstrip(":：").strip()
     return _SPACES_RE.sub(" ", fold(core))
 

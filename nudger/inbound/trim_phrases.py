@@ -162,7 +162,7 @@ _CJK_VERBS = "|".join(re.escape(verb) for verb in QUOTE_VERBS_CJK)
 HEADER_TAIL_CHARS = 260
 QUOTE_VERB_END_RE = re.compile(
     rf"(?:(?<![\w])(?:{_WORD_VERBS})|(?:{_CJK_VERBS}))\s*[:：]?$"
-    rf"|(?<![\w])(?:{_NAME_VERBS})(?![\w])[^:：\n]{{0,200}}[:：]$"
+    rf"|(?<![\w])(?:{_NAME_VERBS})(?![\w])(?:[^:：\n]|(?<=\d)[:：](?=\d)){{0,200}}[:：]$"
 )
 
 # Gmail (ru, ja, …) and Yandex end a date-first header with the address and a bare colon:
@@ -175,6 +175,8 @@ ADDRESS_END_RE = re.compile(r"@[^\s<>()\[\]@]{1,255}[>)\]]$")
 # "pon., 10", "Montag, 10.", "2025-03-10", "10. mar.".
 DATE_START_RE = re.compile(r"\d|[^\W\d_]{1,12}\.?,?\s{1,3}\d")
 HAS_DIGIT_RE = re.compile(r"\d")
+# What makes a date a date in a header: a time ("08:00", "8.00") or a year ("2025", "2025年").
+TIME_OR_YEAR_RE = re.compile(r"\d{1,2}[:.]\d{2}|(?<!\d)(?:19|20)\d{2}(?!\d)")
 
 # ------------------------------------------------------------------------------ header blocks (Outlook)
 

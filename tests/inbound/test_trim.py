@@ -111,16 +111,6 @@ QUESTION = "What did you learn from a mistake this week?"
             id="outlook-spanish",
         ),
         pytest.param(
-            "See below.\n\nBegin forwarded message:\n\nFrom: Nudger\nSubject: q\n\nq?\n",
-            "See below.",
-            id="apple-forward",
-        ),
-        pytest.param(
-            "See below.\n\n---------- Forwarded message ---------\nFrom: Nudger\n\nq?\n",
-            "See below.",
-            id="gmail-forward",
-        ),
-        pytest.param(
             "Ask earlier.\n\n-- \nAnna Schmidt\nHead of Platform\n+49 30 1234567\n",
             "Ask earlier.",
             id="signature",
@@ -258,12 +248,39 @@ def test_short_questions_are_not_removed_from_answers() -> None:
         ("reply_apple_mail_iphone.eml", "That a quick “not sure yet” beats a confident guess 🙂"),
         ("reply_outlook_plain_de.eml", "Dass man Änderungen am Freitag besser lässt.\n\nGrüße\nJürgen"),
         ("reply_iso2022jp.eml", "ミスから学んだこと：確認は二回。"),
-        ("forwarded_nudge.eml", "Have a look at this, I think you'd like it."),
     ],
 )
 def test_fixture_replies_trim_to_the_new_text(name: str, expected: str) -> None:
     msg = parse_message((EMAILS / name).read_bytes())
     assert trim_reply(msg.text, question=QUESTION).visible == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "See below.\n\nBegin forwarded message:\n\nFrom: Nudger\nSubject: q\n\nq?",
+        "See below.\n\n---------- Forwarded message ---------\nFrom: Nudger\n\nq?",
+        "Siehe unten.\n\n-------- Weitergeleitete Nachricht --------\nBetreff: q\n\n> q?",
+        "Voir ci-dessous.\n\nDébut du message réexpédié :\n\nDe: Nudger\n\nq?",
+    ],
+    ids=["apple", "gmail", "thunderbird-de", "apple-fr"],
+)
+def test_forwarded_messages_are_kept_whole(text: str) -> None:
+    trimmed = trim_reply(text, question="q? q? q? q? q?")
+    assert trimmed.visible == text
+    assert trimmed.elided == ""
+
+
+def test_forwarded_nudge_is_kept_whole_question_included() -> None:
+    msg = parse_message((EMAILS / "forwarded_nudge.eml").read_bytes())
+    trimmed = trim_reply(msg.text, question=QUESTION)
+    assert trimmed.visible.startswith("Have a look at this, I think you'd like it.\n\n---------- Forwarded")
+    assert trimmed.visible.endswith(QUESTION)
+
+
+def test_history_before_a_forward_caption_is_cut_as_history() -> None:
+    text = "Blah\n\n-----Original Message-----\n\nFYI\n\n---------- Forwarded message ----------\nFrom: x"
+    assert trim_reply(text).visible == "Blah"
 
 
 def test_one_megabyte_reply_trims_in_well_under_a_second() -> None:
@@ -295,7 +312,7 @@ def test_one_megabyte_reply_trims_in_well_under_a_second() -> None:
 def test_hostile_shapes_stay_linear(text: str) -> None:
     started = time.perf_counter()
     trim_reply(text, question="w w w w w w w w x")
-    assert time.perf_counter() - started < 0.5  # quadratic behaviour would take minutes at these sizes
+    assert time.perf_counter() - started < 1.0  # quadratic behaviour would take minutes at these sizes
 
 
 @settings(max_examples=200, deadline=None, database=None)
