@@ -1,17 +1,19 @@
 """HTML mail body → plain text (pure, never raises).
 
 Built on the stdlib `html.parser`. Keeps what a reader needs: paragraphs, line breaks, lists (``- item`` /
-``1. item``), headings, preformatted text and link targets (``text (https://…)``). Drops scripts, styles,
-images and the head. Removes quoted history *structurally*, the way each client marks it:
+``1. item``), headings, preformatted text, link targets (``text (https://…)``) and Gmail's emoji images.
+Drops scripts, styles, other images and the head. Outlook's one-``<p class=MsoNormal>``-per-line layout
+becomes lines, its empty paragraphs blank lines.
 
-- Gmail ``class="gmail_quote"`` (and its ``gmail_attr`` header), Yahoo ``yahoo_quoted``, Proton
-  ``protonmail_quote``, Thunderbird ``moz-cite-prefix``; Apple Mail / Thunderbird
-  ``<blockquote type="cite">``; the Gmail signature (``gmail_signature``) — that element only;
-- Outlook ``id="divRplyFwdMsg"``, ``id="appendonsend"``, ``OLK_SRC_BODY_SECTION``,
-  ``mail-editor-reference-message-container``, ``<hr id="stopSpelling">`` and the desktop header box
-  (``border-top:solid #E1E1E1``): everything from there to the end.
+Quoted history is removed *structurally*, the way each client marks it (the table is in
+`html_markers`): Gmail, Outlook (web, desktop, Mac, mobile), Apple Mail, Thunderbird, Yahoo,
+ProtonMail, Zimbra, Zoho, Tutanota. Signatures the client marks go too. Where a quote was removed and
+the person typed more below it (an inline answer), a bare ``>`` line is left in its place, so the
+plain-text trimmer still sees that the answer follows a quote (and keeps it, dropping any "On … wrote:"
+line left above). Other ``<blockquote>`` elements are kept with ``> `` prefixes for the trimmer to judge.
 
-Other ``<blockquote>`` elements are kept with ``> `` prefixes so the plain-text trimmer can judge them.
+`is_faithful_alternative(plain, html_text)` tells whether a ``text/plain`` part says what the HTML
+part says, so the parser can prefer the plain text only when it is a faithful alternative.
 """
 
 from __future__ import annotations
@@ -20,27 +22,15 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
+from nudger.inbound.html_markers import Attrs, Role, attr, role
+from nudger.inbound.trim_footers import is_mobile_footer
+
 MAX_HTML_CHARS = 1_000_000
 MAX_NESTING_SHOWN = 10  # deeper lists/quotes are not indented further (keeps output linear)
 
 _SKIP_CONTENT = frozenset(
     {"script", "style", "head", "title", "template", "noscript", "svg", "object", "iframe", "math", "xml"}
 )
-_QUOTE_CLASSES = frozenset(
-    {
-        "gmail_quote",
-        "gmail_quote_container",
-        "gmail_attr",
-        "gmail_signature",
-        "yahoo_quoted",
-        "protonmail_quote",
-        "moz-cite-prefix",
-    }
-)
-_STOP_IDS = frozenset(
-    {"divrplyfwdmsg", "appendonsend", "olk_src_body_section", "mail-editor-reference-message-container"}
-)
-_OUTLOOK_BOX_STYLES = ("border-top:solid#e1e1e1", "border-top:solid#b5c4df")
 _PARAGRAPH_TAGS = frozenset(
     {"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "pre", "blockquote", "dl", "hr"}
 )
@@ -68,6 +58,9 @@ _LINE_TAGS = frozenset(
     }
 )
 _LIST_TAGS = frozenset({"ul", "ol"})
+_VOID_TAGS = frozenset(
+    {"br", "hr", "img", "input", "meta", "link", "area", "base", "col", "embed", "source", "track", "wbr"}
+)
 _LINK_SCHEMES = ("http://", "https://", "mailto:")
 
 _SPACES_RE = re.compile(r"\s+")
@@ -98,30 +91,20 @@ class _State:
     quote: int = 0
     lists: list[_ListState] = field(default_factory=list)
     links: list[tuple[str, int]] = field(default_factory=list)
+    pending_quote: bool = False  # a quote was removed; mark its place if the person wrote more below
+    mso_mark: int = -1  # where an Outlook line paragraph (<p class=MsoNormal>) started in `out`
+    footer: _Region | None = None  # an element to drop if it holds only an app footer
 
 
-def _attr(attrs: list[tuple[str, str | None]], name: str) -> str:
-    for key, value in attrs:
-        if key == name:
-            return (value or "").strip()
-    return ""
+@dataclass
+class _Region:
+    """An element whose output may be taken back when it closes (see `Role.FOOTER`)."""
 
-
-def _is_quote(tag: str, attrs: list[tuple[str, str | None]]) -> bool:
-    classes = set(_attr(attrs, "class").lower().split())
-    if classes & _QUOTE_CLASSES or _attr(attrs, "data-smartmail") == "gmail_signature":
-        return True
-    return tag == "blockquote" and _attr(attrs, "type").lower() == "cite"
-
-
-def _is_stop(tag: str, attrs: list[tuple[str, str | None]]) -> bool:
-    ident = _attr(attrs, "id").lower()
-    if ident in _STOP_IDS or (tag == "hr" and ident == "stopspelling"):
-        return True
-    if tag != "div":
-        return False
-    style = _attr(attrs, "style").lower().replace(" ", "")
-    return any(marker in style for marker in _OUTLOOK_BOX_STYLES)
+    tag: str
+    mark: int
+    trail: int
+    started: bool
+    level: int = 1
 
 
 class _Converter(HTMLParser):
@@ -154,6 +137,8 @@ class _Converter(HTMLParser):
         state = self.state
         if not text:
             return
+        if state.pending_quote and not text.isspace():
+            self._mark_removed_quote()
         if state.trail or not state.started:
             text = self._prefix() + text
         state.out.append(text)
@@ -174,11 +159,24 @@ class _Converter(HTMLParser):
             text = text.lstrip()
         self._write_line_part(text)
 
+    def _mark_removed_quote(self) -> None:
+        """Leave a bare ">" line where a quote was removed, before the person's next words."""
+        state = self.state
+        state.pending_quote = False
+        if state.started:
+            self._ensure_newlines(1)
+            state.out.append(">")
+            state.trail = 0
+            self._newline()
+
     # -- structure
 
-    def _block_start(self, tag: str) -> None:
+    def _block_start(self, tag: str, attrs: Attrs) -> None:
         state = self.state
-        if tag == "br":
+        if tag == "p" and "msonormal" in attr(attrs, "class").lower():
+            self._ensure_newlines(1)  # Outlook writes one paragraph per line, without margins
+            state.mso_mark = len(state.out)
+        elif tag == "br":
             self._newline()
         elif tag in _LIST_TAGS:
             self._ensure_newlines(1 if state.lists else 2)
@@ -209,7 +207,10 @@ class _Converter(HTMLParser):
 
     def _block_end(self, tag: str) -> None:
         state = self.state
-        if tag in _LIST_TAGS:
+        if tag == "p" and state.mso_mark >= 0:
+            self._ensure_newlines(2 if len(state.out) == state.mso_mark else 1)  # an empty one is a gap
+            state.mso_mark = -1
+        elif tag in _LIST_TAGS:
             if state.lists:
                 state.lists.pop()
             self._ensure_newlines(1 if state.lists else 2)
@@ -222,8 +223,8 @@ class _Converter(HTMLParser):
         elif tag in _LINE_TAGS or tag == "li":
             self._ensure_newlines(1)
 
-    def _link_start(self, attrs: list[tuple[str, str | None]]) -> None:
-        href = _attr(attrs, "href")
+    def _link_start(self, attrs: Attrs) -> None:
+        href = attr(attrs, "href")
         self.state.links.append((href, len(self.state.out)))
 
     def _link_end(self) -> None:
@@ -238,9 +239,33 @@ class _Converter(HTMLParser):
         if label and label not in (href, target):
             self._write(f" ({target})")
 
+    # -- regions that may be taken back
+
+    def _open_footer(self, tag: str) -> None:
+        state = self.state
+        state.footer = _Region(tag=tag, mark=len(state.out), trail=state.trail, started=state.started)
+
+    def _close_footer(self) -> None:
+        """Take back the region's output if every line of it is an app footer ("Sent from my iPhone")."""
+        state = self.state
+        region, state.footer = state.footer, None
+        if region is None:
+            return
+        lines = [line for line in "".join(state.out[region.mark :]).split("\n") if line.strip()]
+        if all(is_mobile_footer(line) for line in lines):
+            del state.out[region.mark :]
+            state.trail, state.started, state.fresh = region.trail, region.started, True
+
+    def _count_footer_nesting(self, tag: str, step: int) -> None:
+        region = self.state.footer
+        if region is not None and tag == region.tag:
+            region.level += step
+            if region.level <= 0:
+                self._close_footer()
+
     # -- HTMLParser hooks
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def handle_starttag(self, tag: str, attrs: Attrs) -> None:
         state = self.state
         if state.stopped:
             return
@@ -250,14 +275,21 @@ class _Converter(HTMLParser):
             elif tag == state.skip_tag:
                 state.skip_level += 1
             return
-        if _is_stop(tag, attrs):
+        kind = role(tag, attrs)
+        if kind is Role.STOP:
             state.stopped = True
-        elif tag in _SKIP_CONTENT or _is_quote(tag, attrs):
+        elif tag in _SKIP_CONTENT or (kind is Role.SKIP and tag not in _VOID_TAGS):
             state.skip_tag, state.skip_level = tag, 1
+            state.pending_quote = state.pending_quote or (kind is Role.SKIP and tag == "blockquote")
         elif tag == "a":
             self._link_start(attrs)
+        elif tag == "img":
+            self._write(attr(attrs, "data-emoji"))  # Gmail sends emoji as images
         else:
-            self._block_start(tag)
+            self._count_footer_nesting(tag, +1)
+            if kind is Role.FOOTER and state.footer is None and tag not in _VOID_TAGS:
+                self._open_footer(tag)
+            self._block_start(tag, attrs)
 
     def handle_endtag(self, tag: str) -> None:
         state = self.state
@@ -273,12 +305,14 @@ class _Converter(HTMLParser):
             self._link_end()
         else:
             self._block_end(tag)
+            self._count_footer_nesting(tag, -1)
 
     def handle_data(self, data: str) -> None:
         if not (self.state.stopped or self.state.skip_tag):
             self._write(data)
 
     def text(self) -> str:
+        self._close_footer()
         raw = "".join(self.state.out).replace("\xa0", " ")
         lines = [line.rstrip() for line in raw.split("\n")]
         return _MANY_NEWLINES_RE.sub("\n\n", "\n".join(lines)).strip("\n")
@@ -319,3 +353,25 @@ def html_to_text(html: str) -> str:
     except Exception:  # html.parser has undocumented assertion paths; keep what was converted so far
         return converter.text()
     return converter.text()
+
+
+_WORD_RE = re.compile(r"\w{2,}")
+MAX_COMPARED_WORDS = 400
+MAX_COMPARED_CHARS = 200_000
+MIN_COMPARED_WORDS = 3
+MIN_COVERAGE = 0.8
+
+
+def is_faithful_alternative(plain: str, html_text: str) -> bool:
+    """Does the text/plain part say what the HTML part says (`html_text`, its converted new text)?
+
+    It does when at least 80% of the HTML's first words appear in it. It does not when it is empty, a
+    placeholder ("view this message in a browser"), or a different or truncated text.
+    """
+    if not plain.strip():
+        return False
+    wanted = _WORD_RE.findall(html_text[:MAX_COMPARED_CHARS].lower())[:MAX_COMPARED_WORDS]
+    if len(wanted) < MIN_COMPARED_WORDS:
+        return True
+    have = set(_WORD_RE.findall(plain[:MAX_COMPARED_CHARS].lower()))
+    return sum(word in have for word in wanted) >= MIN_COVERAGE * len(wanted)

@@ -26,7 +26,7 @@ from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 from types import MappingProxyType
 
-from nudger.inbound.html2text import html_to_text
+from nudger.inbound.html2text import html_to_text, is_faithful_alternative
 
 MAX_DEPTH = 10
 MAX_PARTS = 200
@@ -95,8 +95,9 @@ class ParsedMessage:
     """Everything the classifier, trimmer and router need, decoded and cleaned.
 
     - `return_path`: "" if absent, "<>" for a null return path, else the bare lower-cased address.
-    - `text`: the inline text/plain parts of the message itself (not of attached messages), joined; if
-      there are none, the HTML converted by `html_to_text` (quoted history removed structurally).
+    - `text`: the inline text/plain parts of the message itself (not of attached messages), joined, when
+      they are a faithful alternative to its HTML; otherwise the HTML converted by `html_to_text`
+      (quoted history removed structurally).
     - `has_feedback_report`: an ARF ``message/feedback-report`` part, *or* an attached message carrying
       Microsoft's JMRP marker ``X-HmXmrOriginalRecipient`` (JMRP is not ARF but means the same).
     - `has_encrypted_part`: S/MIME or PGP/MIME content outside attached messages.
@@ -424,11 +425,18 @@ def _walk(part: Message, depth: int, embedded: bool, acc: _Walk) -> None:
 
 
 def _body_text(acc: _Walk) -> tuple[str, str]:
+    """The human body and the raw HTML: text/plain when it is a faithful alternative, otherwise HTML.
+
+    "Faithful" means the plain part says what the HTML says (`is_faithful_alternative`): an empty
+    plain part, a "view this in a browser" placeholder or a different text loses to the HTML, which is
+    converted with its quoted history removed structurally.
+    """
     plain = "\n".join(acc.plain).strip("\n")
     html = "\n".join(acc.html)
-    if plain.strip() or not html.strip():
+    if not html.strip():
         return plain, html
-    return html_to_text(html), html
+    converted = html_to_text(html)
+    return (plain if is_faithful_alternative(plain, converted) else converted), html
 
 
 def _report_type(msg: Message, content_type: str) -> str:
