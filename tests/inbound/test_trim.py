@@ -145,6 +145,65 @@ def test_mobile_footers_are_removed(footer: str) -> None:
     assert trimmed.elided == footer
 
 
+APP_FOOTERS = """\
+Gesendet von Mail für Windows 10
+Envoyé à partir de Courrier pour Windows 10
+Enviado desde Correo para Windows 10
+Inviato da Posta per Windows 10
+Enviado do Email para Windows 10
+Verzonden vanuit Mail voor Windows 10
+Skickades från E-post för Windows 10
+Sendt fra Mail til Windows 10
+Lähetetty Windows 10:n Sähköpostista
+Wysłane z aplikacji Poczta dla systemu Windows 10
+Odesláno z Pošty pro Windows 10
+Отправлено из приложения Почта для Windows 10
+Надіслано з пошти для Windows 10
+Windows 10 için Posta'dan gönderildi
+Windows 10 版のメールから送信
+从 Windows 10 版邮件发送
+Windows 10용 메일에서 보냄
+Envoyé de Yahoo Mail pour Android
+Gesendet von Yahoo Mail auf Android
+Galaxy スマートフォンから送信されました
+发自我的华为手机
+Sent from my Samsung Galaxy S23 Ultra
+Sent from my T-Mobile 4G LTE Device
+Sent from my Sony Xperia™ smartphone
+Envoyé de mon appareil Galaxy
+Inviato dal mio dispositivo Huawei
+Verstuurd vanaf mijn Samsung Galaxy smartphone.
+Lähetetty Samsung Galaxy -älypuhelimesta.
+Samsung Galaxy akıllı telefonumdan gönderildi.
+Отправлено из мобильной Почты Mail.ru
+Sent from Proton Mail Android
+Sent from myMail for iOS
+Sent from the all new AOL app for iOS
+Get BlueMail for Android
+Sent via Superhuman
+Sent from my Apple Watch"""
+
+PROSE_LIKE_FOOTERS = """\
+Sent from my desk, is much easier than my phone.
+Sent with love and a lot of coffee
+Get well soon
+Download the report from the wiki
+I use Outlook for iOS every day
+Envoyé depuis mon bureau, c'est plus simple.
+Please excuse my late reply.
+Sent from home today because of the strike"""
+
+
+@pytest.mark.parametrize("footer", APP_FOOTERS.split("\n"))
+def test_app_footers_in_many_languages_are_removed(footer: str) -> None:
+    assert trim_reply(f"Ask earlier.\n{footer}").visible == "Ask earlier."
+
+
+@pytest.mark.parametrize("line", PROSE_LIKE_FOOTERS.split("\n"))
+def test_prose_that_looks_like_a_footer_stays(line: str) -> None:
+    assert trim_reply(f"Ask earlier.\n{line}").visible == f"Ask earlier.\n{line}"
+
+
 def test_inline_answers_between_quoted_lines_are_kept() -> None:
     text = (
         "On Mon, 10 Mar 2025 at 08:00, Nudger <reply+abc@example.com> wrote:\n"
