@@ -334,11 +334,17 @@ def people_optout(email: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
 @app.command()
 def plan(
     config: ConfigOption = DEFAULT_CONFIG,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what is due; change nothing.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per planned send.")] = False,
-    at: Annotated[str | None, typer.Option(help="Plan as if it were this ISO time (UTC).")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be sent; change nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per planned email.")] = False,
+    start: Annotated[str | None, typer.Option("--from", help="Window start, ISO (default: now).")] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Window end, ISO (default: 36 h later).")
+    ] = None,
+    at: Annotated[str | None, typer.Option(help="Pretend it is this ISO time (UTC if no offset).")] = None,
 ) -> None:
-    """Plan the nudges that are due (with --dry-run: just show them)."""
+    """Plan the nudges and reminders that are due (with --dry-run: list what would go out, and when)."""
     from nudger.programmes.nudges import preview
 
     settings = settings_or_exit(config)
@@ -355,35 +361,24 @@ def plan(
 
         console.print(f"planned {run(_real())} nudge(s)")
         return
+    window_start = _parse_at(start) if start else when
+    window_end = _parse_at(until) if until else None
 
     async def _go() -> list[Any]:
         async with database(settings) as sessions:
-            return await preview(sessions, settings.programmes, when)
+            return await preview(sessions, settings.programmes, when, window_start, window_end)
 
     planned = run(_go())
     if as_json:
         for p in planned:
-            print(
-                json.dumps(
-                    {
-                        "programme": p.programme,
-                        "period": p.period,
-                        "email": p.email,
-                        "name": p.name,
-                        "timezone": p.timezone,
-                        "due_at": p.due_at.isoformat(),
-                        "question": p.question,
-                    }
-                )
-            )
+            print(json.dumps(p.as_json(), ensure_ascii=False))
         return
-    table = Table("programme", "period", "email", "timezone", "due (UTC)", "question")
+    table = Table("send at (local)", "person", "programme", "kind", "question")
     for p in planned:
-        table.add_row(
-            p.programme, p.period, p.email, p.timezone, p.due_at.strftime("%a %d %b %H:%M"), p.question
-        )
+        row = p.as_json()
+        table.add_row(row["send_at_local"][:16], p.person, p.programme, p.kind, p.question)
     console.print(table)
-    console.print(f"{len(planned)} nudge(s) due")
+    console.print(f"{len(planned)} email(s) planned")
 
 
 def _parse_at(at: str | None) -> datetime:

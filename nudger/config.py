@@ -12,11 +12,20 @@ import tomllib
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 
 class Secret:
@@ -247,19 +256,34 @@ class Question(_Model):
         return _one_line(v)  # it becomes part of a Subject: line breaks are folded into spaces
 
 
-class Schedule(_Model):
-    """Weekly: on `weekday` at `time`, in each person's own timezone."""
+def _weekday_name(v: str) -> str:
+    v = v.strip().lower()[:3]
+    if v not in _WEEKDAYS:
+        raise ValueError(f'not a weekday "{v}" (one of {", ".join(_WEEKDAYS)})')
+    return v
 
+
+class Schedule(_Model):
+    """When a programme asks, in each person's own timezone.
+
+    `every` = "week" (on `weekday` at `time`), "2 weeks" (every other ISO week, counted from the
+    programme's `starts` date or, without one, from ISO week 1), or "month" (the `week_of_month`-th
+    `weekday` of each month). Or a `cron` expression ("0 10 * * TUE"), read in local time: a programme
+    asks at most once per ISO week (its first occurrence that week). `jitter_minutes` spreads sends
+    over a few minutes (deterministic per person and round).
+    """
+
+    every: Literal["week", "2 weeks", "month"] = "week"
     weekday: str = "tue"
     time: str = "10:00"
+    week_of_month: int = Field(default=1, ge=1, le=4)
+    cron: str = ""
+    jitter_minutes: int = Field(default=5, ge=0, le=60)
 
     @field_validator("weekday")
     @classmethod
     def _weekday(cls, v: str) -> str:
-        v = v.strip().lower()[:3]
-        if v not in _WEEKDAYS:
-            raise ValueError(f'not a weekday "{v}" (one of {", ".join(_WEEKDAYS)})')
-        return v
+        return _weekday_name(v)
 
     @field_validator("time")
     @classmethod
@@ -268,6 +292,18 @@ class Schedule(_Model):
         if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
             raise ValueError(f'not a time of day "{v}" (HH:MM, 24-hour)')
         return f"{int(m.group(1)):02d}:{m.group(2)}"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        from nudger.programmes.cron import CronError, parse_cron
+
+        if v.strip():
+            try:
+                parse_cron(v)
+            except CronError as exc:
+                raise ValueError(f"not a cron expression: {exc}") from None
+        return v.strip()
 
     @property
     def weekday_index(self) -> int:
@@ -280,14 +316,28 @@ class Schedule(_Model):
 
 
 class Audience(_Model):
+    """Who is asked: everyone (the default), or only some teams, tags or addresses (any of them)."""
+
     everyone: bool = True
     teams: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
     emails: list[str] = Field(default_factory=list)
 
     @field_validator("emails")
     @classmethod
     def _emails(cls, v: list[str]) -> list[str]:
         return [_check_email(x).lower() for x in v]
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: list[str]) -> list[str]:
+        return [t.strip().lower() for t in v if t.strip()]
+
+
+class Reminder(_Model):
+    """At most one reminder, only to people who have not answered, this long after their nudge."""
+
+    after_hours: int = Field(default=48, ge=1, le=24 * 14)
 
 
 class Programme(_Model):
@@ -296,8 +346,19 @@ class Programme(_Model):
     audience: Audience = Field(default_factory=Audience)
     schedule: Schedule = Field(default_factory=Schedule)
     reply_window_hours: int = Field(default=72, ge=1, le=24 * 30)
+    reminder: Reminder | None = None
     circle_size: int = Field(default=4, ge=3, le=5)
-    questions: list[Question] = Field(min_length=1)
+    working_days: list[str] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1)
+    holidays: list[date] = Field(default_factory=list)
+    holidays_by_location: dict[str, list[date]] = Field(default_factory=dict)
+    starts: date | None = None
+    ends: date | None = None
+    #: after this many unanswered rounds in a row a person is no longer asked, and gets one "still
+    #: interested?" email (answering anything resumes them); 0 turns the rule off
+    ghost_after: int = Field(default=3, ge=0, le=52)
+    #: a TOML file with [[questions]] tables (text, theme), relative to the config file
+    questions_file: str = ""
+    questions: list[Question] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod
@@ -310,6 +371,32 @@ class Programme(_Model):
         if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", v):
             raise ValueError(f'not a programme key "{v}" (lower-case letters, digits, - and _, max 40)')
         return v
+
+    @field_validator("questions")
+    @classmethod
+    def _questions(cls, v: list[Question], info: ValidationInfo) -> list[Question]:
+        if not v and not info.data.get("questions_file"):
+            raise ValueError(
+                "needs at least 1 question (inline [[programme.questions]], or a questions_file)"
+            )
+        return v
+
+    @field_validator("working_days")
+    @classmethod
+    def _working_days(cls, v: list[str]) -> list[str]:
+        return [_weekday_name(d) for d in v]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Programme:
+        if self.starts and self.ends and self.ends < self.starts:
+            raise ValueError(f"ends ({self.ends}) is before starts ({self.starts})")
+        if not self.schedule.cron and self.schedule.weekday not in self.working_days:
+            raise ValueError(f'schedule.weekday "{self.schedule.weekday}" is not one of the working_days')
+        return self
+
+    @property
+    def working_day_indexes(self) -> frozenset[int]:
+        return frozenset(_WEEKDAYS.index(d) for d in self.working_days)
 
 
 class Settings(_Model):
@@ -416,7 +503,36 @@ def load_settings(path: Path) -> Settings:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{name}: not valid TOML: {exc}"]) from None
+    _read_question_files(data, path.parent, name)
     return parse_settings(data, name)
+
+
+def _read_question_files(data: dict[str, Any], folder: Path, source: str) -> None:
+    """Append each programme's `questions_file` ([[questions]] tables) to its inline questions."""
+    programmes = data.get("programme")
+    if not isinstance(programmes, list):
+        return
+    problems: list[str] = []
+    for index, programme in enumerate(programmes):
+        if not isinstance(programme, dict) or not programme.get("questions_file"):
+            continue
+        key = f"{source}: programme[{index}].questions_file"
+        path = folder / str(programme["questions_file"])
+        try:
+            loaded = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            problems.append(f"{key}: cannot read {path}: {exc.strerror}")
+            continue
+        except tomllib.TOMLDecodeError as exc:
+            problems.append(f"{key}: {path} is not valid TOML: {exc}")
+            continue
+        extra = loaded.get("questions")
+        if not isinstance(extra, list) or not extra:
+            problems.append(f"{key}: {path} has no [[questions]] tables")
+            continue
+        programme["questions"] = [*programme.get("questions", []), *extra]
+    if problems:
+        raise ConfigError(problems)
 
 
 def resolve_secrets(settings: Settings, environ: Mapping[str, str], source: str = "config.toml") -> Secrets:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -214,19 +215,60 @@ def test_plan_dry_run_json_prints_one_object_per_planned_send(workdir: Path) -> 
         "plan", "--dry-run", "--json", "--at", "2026-01-12T20:00:00+00:00", "--config", "config.toml"
     )
     assert result.exit_code == 0, result.output
-    planned = sorted(json_lines(result.stdout), key=lambda p: str(p["email"]))
-    assert [(p["email"], p["due_at"], p["period"], p["question"]) for p in planned] == [
-        ("ana@corp.test", "2026-01-13T09:00:00+00:00", "2026-W03", "What did you learn this week?"),
-        ("bo@corp.test", "2026-01-13T04:30:00+00:00", "2026-W03", "What did you learn this week?"),
-        ("cy@corp.test", "2026-01-13T13:00:00+00:00", "2026-W03", "What did you learn this week?"),
+    planned = sorted(json_lines(result.stdout), key=lambda p: str(p["person"]))
+    expected = [  # person, local 10:00 with the person's own offset, that instant in UTC
+        ("ana@corp.test", "2026-01-13T10:0", "+01:00", datetime(2026, 1, 13, 9, 0, tzinfo=UTC)),
+        ("bo@corp.test", "2026-01-13T10:0", "+05:30", datetime(2026, 1, 13, 4, 30, tzinfo=UTC)),
+        ("cy@corp.test", "2026-01-13T10:0", "-03:00", datetime(2026, 1, 13, 13, 0, tzinfo=UTC)),
     ]
+    assert [p["person"] for p in planned] == [e[0] for e in expected]
+    for p, (_, local_prefix, offset, utc_due) in zip(planned, expected, strict=True):
+        assert (p["programme"], p["kind"], p["period"], p["question"]) == (
+            "weekly",
+            "nudge",
+            "2026-W03",
+            "What did you learn this week?",
+        )
+        sent = datetime.fromisoformat(str(p["send_at_utc"]))
+        assert utc_due <= sent < utc_due + timedelta(minutes=5)  # a few minutes of jitter, never early
+        assert str(p["send_at_local"]).startswith(local_prefix)
+        assert str(p["send_at_local"]).endswith(offset)
+        assert datetime.fromisoformat(str(p["send_at_local"])) == sent
 
     # a dry run changes nothing: asking again gives the same plan, and outside the window nothing is due
     again = invoke("plan", "--dry-run", "--json", "--at", "2026-01-12T20:00:00", "--config", "config.toml")
-    assert sorted(json_lines(again.stdout), key=lambda p: str(p["email"])) == planned
+    assert sorted(json_lines(again.stdout), key=lambda p: str(p["person"])) == planned
     later = invoke("plan", "--dry-run", "--json", "--at", "2026-01-17T12:00:00", "--config", "config.toml")
     assert later.exit_code == 0, later.output
     assert json_lines(later.stdout) == []
+
+
+def test_plan_dry_run_over_a_window_lists_each_week(workdir: Path) -> None:
+    import_roster(workdir)
+    result = invoke(
+        "plan",
+        "--dry-run",
+        "--json",
+        "--at",
+        "2026-01-05T00:00:00",
+        "--from",
+        "2026-01-05T00:00:00",
+        "--until",
+        "2026-01-26T00:00:00",
+        "--config",
+        "config.toml",
+    )
+    assert result.exit_code == 0, result.output
+    planned = json_lines(result.stdout)
+    weeks = sorted({str(p["period"]) for p in planned})
+    assert weeks == ["2026-W02", "2026-W03", "2026-W04"]
+    assert all(sum(1 for p in planned if p["period"] == w) == 3 for w in weeks)  # everyone, once a week
+    questions = [next(str(p["question"]) for p in planned if p["period"] == w) for w in weeks]
+    assert questions == [
+        "What did you learn this week?",
+        "What will you try next week?",
+        "What did you learn this week?",
+    ]  # the bank rotates
 
 
 # ------------------------------------------------------------------------------------ inspect

@@ -56,9 +56,25 @@ class Composer:
         """This installation's Message-ID for the mail (or thread root) with this key."""
         return make_message_id(key, self.identity.message_domain, self.keys.signing)
 
+    def unsubscribe_url(self, person_id: int) -> str:
+        """The person's leave / pause / resume page (RFC 8058 one-click target); "" without a base URL."""
+        if not self.identity.base_url:
+            return ""
+        return f"{self.identity.base_url}/unsubscribe/{self.keys.token(TokenKind.UNSUBSCRIBE, person_id)}"
+
+    def join_url(self, person_id: int) -> str:
+        """The invitation's join page; "" without a base URL (then replying "yes" is the way in)."""
+        if not self.identity.base_url:
+            return ""
+        return f"{self.identity.base_url}/join/{self.keys.token(TokenKind.INVITE, person_id)}"
+
     def render(self, name: str, **context: object) -> tuple[str, str]:
-        """(text, html) from `<name>.txt.j2` and `<name>.html.j2`."""
+        """(text, html) from `<name>.txt.j2` and `<name>.html.j2`.
+
+        Mail to a person passes `unsubscribe_url` (their manage page) for the footer's link.
+        """
         context.setdefault("service", self.identity.service_name)
+        context.setdefault("unsubscribe_url", "")
         text = self.env.get_template(f"{name}.txt.j2").render(**context)
         html = self.env.get_template(f"{name}.html.j2").render(**context)
         return text, html
@@ -87,6 +103,7 @@ class _Mail:
     in_reply_to: str | None = None
     references: Sequence[str] = ()
     expires_at: datetime | None = None
+    nudge_id: int | None = None
 
 
 def _personal(c: Composer, to: Recipient, mail: _Mail) -> Outgoing:
@@ -119,6 +136,7 @@ def _personal(c: Composer, to: Recipient, mail: _Mail) -> Outgoing:
         raw=raw,
         person_id=to.person_id,
         expires_at=mail.expires_at,
+        nudge_id=mail.nudge_id,
     )
 
 
@@ -139,6 +157,7 @@ def compose_nudge(
     text, html = c.render(
         "nudge",
         first_name=first_name(recipient.name),
+        unsubscribe_url=c.unsubscribe_url(recipient.person_id),
         programme=programme_name,
         question=question,
         closes_at=closes_at.astimezone(ZoneInfo(timezone)),
@@ -157,6 +176,85 @@ def compose_nudge(
             date=due_at,
             headers=MACHINE_HEADERS,
             expires_at=closes_at,
+            nudge_id=nudge_id,
+        ),
+    )
+
+
+def compose_reminder(
+    c: Composer,
+    *,
+    nudge_id: int,
+    nudge_message_id: str,
+    outbox_key: str,
+    recipient: Recipient,
+    programme_name: str,
+    programme_key: str,
+    question: str,
+    now: datetime,
+    closes_at: datetime,
+    timezone: str = "UTC",
+) -> Outgoing:
+    """The one reminder, threaded under the nudge, answered through the same reply address."""
+    text, html = c.render(
+        "reminder",
+        first_name=first_name(recipient.name),
+        programme=programme_name,
+        question=question,
+        closes_at=closes_at.astimezone(ZoneInfo(timezone)),
+    )
+    return _personal(
+        c,
+        recipient,
+        _Mail(
+            kind="reminder",
+            key=outbox_key,
+            subject=f"Re: {programme_name}: {question}"[:200],
+            text=text,
+            html=html,
+            reply_token=c.keys.token(TokenKind.NUDGE, nudge_id, (closes_at + LATE_REPLIES).date()),
+            list_name=programme_key,
+            date=now,
+            headers=MACHINE_HEADERS,
+            in_reply_to=nudge_message_id,
+            references=[nudge_message_id],
+            expires_at=closes_at,
+            nudge_id=nudge_id,
+        ),
+    )
+
+
+def compose_check_in(
+    c: Composer,
+    *,
+    nudge_id: int,
+    outbox_key: str,
+    recipient: Recipient,
+    programme_name: str,
+    programme_key: str,
+    silent_rounds: int,
+    now: datetime,
+) -> Outgoing:
+    """ "Still interested?" after several silent rounds: any reply resumes; "stop" leaves."""
+    text, html = c.render(
+        "check_in",
+        first_name=first_name(recipient.name),
+        programme=programme_name,
+        silent_rounds=silent_rounds,
+    )
+    return _personal(
+        c,
+        recipient,
+        _Mail(
+            kind="check_in",
+            key=outbox_key,
+            subject=f"{programme_name}: still interested?",
+            text=text,
+            html=html,
+            reply_token=c.keys.token(TokenKind.NUDGE, nudge_id, (now + CIRCLE_LIFETIME).date()),
+            list_name=programme_key,
+            date=now,
+            headers=MACHINE_HEADERS,
         ),
     )
 
@@ -179,6 +277,7 @@ def compose_intro(
     text, html = c.render(
         "circle_intro",
         first_name=first_name(recipient.name),
+        unsubscribe_url=c.unsubscribe_url(recipient.person_id),
         programme=programme_name,
         question=question,
         others=others,
@@ -218,7 +317,9 @@ def compose_relay(
 
     Person-authored, so no Auto-Submitted header (RFC 3834); OOF suppression is still requested.
     """
-    text, html = c.render("relay", author=author_name, body=text_body)
+    text, html = c.render(
+        "relay", author=author_name, body=text_body, unsubscribe_url=c.unsubscribe_url(recipient.person_id)
+    )
     return _personal(
         c,
         recipient,
@@ -254,8 +355,10 @@ NOTICE_REASONS = frozenset(
         "closed",
         "not_owner",
         "encrypted",
+        "join",
     }
 )
+_NOTICE_SUBJECTS = {"stop": "You've left {service}", "join": "Welcome to {service}"}
 
 
 def compose_notice(
@@ -273,10 +376,16 @@ def compose_notice(
     if reason not in NOTICE_REASONS:
         raise ValueError(f"unknown notice reason {reason!r}")
     text, html = c.render(
-        "notice", first_name=first_name(recipient.name), reason=reason, until=until, other=other
+        "notice",
+        first_name=first_name(recipient.name),
+        reason=reason,
+        until=until,
+        other=other,
+        unsubscribe_url=c.unsubscribe_url(recipient.person_id),
     )
     service = c.identity.service_name
-    subject = f"You've left {service}" if reason == "stop" else f"{service}: {reason.replace('_', ' ')}"
+    special = _NOTICE_SUBJECTS.get(reason)
+    subject = special.format(service=service) if special else f"{service}: {reason.replace('_', ' ')}"
     return _personal(
         c,
         recipient,
@@ -290,6 +399,48 @@ def compose_notice(
             list_name="notices",
             date=now,
             headers=NOTICE_HEADERS,
+        ),
+    )
+
+
+#: the List-Id of invitations; their reply address and join link do not expire (a late "yes" is welcome)
+INVITE_LIST = "invitations"
+
+
+def compose_invite(
+    c: Composer,
+    *,
+    outbox_key: str,
+    recipient: Recipient,
+    programmes: Sequence[str],
+    text_version: str,
+    now: datetime,
+) -> Outgoing:
+    """An invitation (double opt-in): what the programme is, what is shared with whom, how to leave;
+    the person joins by replying "yes" (Reply-To carries their INVITE token) or with the join link."""
+    text, html = c.render(
+        "invite",
+        first_name=first_name(recipient.name),
+        programmes=list(programmes),
+        join_url=c.join_url(recipient.person_id),
+        unsubscribe_url=c.unsubscribe_url(recipient.person_id),
+        text_version=text_version,
+        invitation=True,
+    )
+    names = " and ".join(programmes) if programmes else c.identity.service_name
+    return _personal(
+        c,
+        recipient,
+        _Mail(
+            kind="invite",
+            key=outbox_key,
+            subject=f"Invitation: {names} (reply yes to join)"[:200],
+            text=text,
+            html=html,
+            reply_token=c.keys.token(TokenKind.INVITE, recipient.person_id),
+            list_name=INVITE_LIST,
+            date=now,
+            headers=MACHINE_HEADERS,
         ),
     )
 

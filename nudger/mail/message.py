@@ -84,6 +84,7 @@ class Outgoing:
     raw: bytes
     person_id: int | None = None
     expires_at: datetime | None = None
+    nudge_id: int | None = None  # the nudge this mail asks or reminds about
 
 
 def make_message_id(key: str, domain: str, salt: bytes = b"") -> str:

@@ -22,7 +22,16 @@ from nudger.errors import PermanentSendError, TransientSendError
 from nudger.mail.message import Outgoing
 from nudger.mail.smtp import Transport
 from nudger.store.db import SessionMaker, transaction
-from nudger.store.models import Audit, Nudge, NudgeStatus, Outbox, OutboxStatus, Person, PersonStatus
+from nudger.store.models import (
+    Audit,
+    Nudge,
+    NudgeStatus,
+    Outbox,
+    OutboxKind,
+    OutboxStatus,
+    Person,
+    PersonStatus,
+)
 from nudger.store.queries import insert_ignore
 
 log = logging.getLogger(__name__)
@@ -54,6 +63,7 @@ async def add_to_outbox(
             "to_addr": m.to_addr,
             "envelope_from": m.envelope_from,
             "message_id": m.message_id,
+            "nudge_id": m.nudge_id,
             "raw": m.raw,
             "status": OutboxStatus.PENDING,
             "attempts": 0,
@@ -96,13 +106,22 @@ async def _claim(session: AsyncSession, outbox_id: int, now: datetime) -> bool:
     return bool(result.rowcount)
 
 
+async def _answered(session: AsyncSession, row: Outbox) -> bool:
+    if row.kind != OutboxKind.REMINDER or row.nudge_id is None:
+        return False
+    nudge = await session.get(Nudge, row.nudge_id)
+    return nudge is not None and nudge.status in (NudgeStatus.REPLIED, NudgeStatus.SKIPPED)
+
+
 def _blocked_reason(person: Person | None, kind: str, now: datetime) -> str:
     if person is None:
         return ""
     if person.status in (PersonStatus.SUPPRESSED, PersonStatus.LEFT):
         return f"person {person.status}"
     paused = person.paused_until > now if person.paused_until else person.status == PersonStatus.PAUSED
-    if kind == "nudge" and paused:  # a pause with an end date is over once that date has passed
+    if (
+        kind in (OutboxKind.NUDGE, OutboxKind.REMINDER) and paused
+    ):  # a pause with an end date is over once that date has passed
         return "person paused"
     return ""
 
@@ -121,10 +140,12 @@ async def deliver(sessions: SessionMaker, transport: Transport, outbox_id: int, 
         blocked = _blocked_reason(person, row.kind, now)
         if not blocked and row.expires_at is not None and row.expires_at <= now:
             blocked = "expired before it could be sent"
+        if not blocked and await _answered(session, row):
+            blocked = "answered before the reminder went out"
         if blocked:
             row.status = OutboxStatus.SKIPPED
             row.last_error = blocked
-            await _mark_nudge(session, row.message_id, NudgeStatus.SKIPPED, now)
+            await _mark_nudge(session, row, NudgeStatus.SKIPPED, now)
             return Delivery(Outcome.SKIPPED, detail=blocked)
         envelope_from, to_addr, raw, attempts = row.envelope_from, row.to_addr, row.raw, row.attempts
 
@@ -141,18 +162,21 @@ async def deliver(sessions: SessionMaker, transport: Transport, outbox_id: int, 
         row.status = OutboxStatus.SENT
         row.sent_at = now
         row.last_error = ""
-        await _mark_nudge(session, row.message_id, NudgeStatus.SENT, now)
+        await _mark_nudge(session, row, NudgeStatus.SENT, now)
     log.info("sent outbox=%s kind=%s", outbox_id, row.kind)
     return Delivery(Outcome.SENT, detail=response[:200])
 
 
-async def _mark_nudge(session: AsyncSession, message_id: str, status: NudgeStatus, now: datetime) -> None:
+async def _mark_nudge(session: AsyncSession, row: Outbox, status: NudgeStatus, now: datetime) -> None:
+    """The nudge itself (not its reminder) moves from planned to sent / skipped / expired."""
+    if row.kind != OutboxKind.NUDGE or row.nudge_id is None:
+        return
     values: dict[str, object] = {"status": status}
     if status == NudgeStatus.SENT:
         values["sent_at"] = now
     await session.exec(
         update(Nudge)
-        .where(col(Nudge.message_id) == message_id)
+        .where(col(Nudge.id) == row.nudge_id)
         .where(col(Nudge.status) == NudgeStatus.PLANNED)
         .values(**values)
     )
@@ -169,7 +193,7 @@ async def _record_transient(
         out_of_time = row.expires_at is not None and now + delay >= row.expires_at
         if attempts >= MAX_ATTEMPTS or out_of_time:
             row.status = OutboxStatus.FAILED
-            await _mark_nudge(session, row.message_id, NudgeStatus.EXPIRED, now)
+            await _mark_nudge(session, row, NudgeStatus.EXPIRED, now)
             log.warning("giving up outbox=%s after %s attempts: %s", outbox_id, attempts, error)
             return Delivery(Outcome.FAILED, detail=error)
         row.status = OutboxStatus.PENDING

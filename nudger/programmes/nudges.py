@@ -1,4 +1,5 @@
-"""The ask flow: plan due rounds, write one nudge + one outbox row per person, hand them to the queue.
+"""The ask flow: plan due rounds, write one nudge + one outbox row per person, hand them to the queue;
+queue the one reminder for those who have not answered.
 
 Safe to run any number of times: rounds are unique per (programme, period), nudges per (round,
 person), outbox rows per key. Changing the config never re-sends what was already sent.
@@ -7,18 +8,32 @@ person), outbox rows per key. Changing the config never re-sends what was alread
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from nudger.config import Programme
-from nudger.mail.compose import Composer, Recipient, compose_nudge
+from nudger.mail.compose import Composer, Recipient, compose_nudge, compose_reminder
 from nudger.mail.outbox import add_to_outbox
-from nudger.programmes.schedule import PlannedSend, RoundPlan, Slot, periods_to_plan, plan_round
+from nudger.programmes.schedule import (
+    PlannedSend,
+    RoundPlan,
+    Slot,
+    choose_question,
+    local_iso,
+    next_working_day,
+    periods_between,
+    periods_to_plan,
+    plan_round,
+    round_window,
+)
 from nudger.queue import Queue
 from nudger.store.db import SessionMaker, transaction
 from nudger.store.models import Enrolment, Nudge, NudgeStatus, Person, PersonStatus, Round
@@ -26,17 +41,34 @@ from nudger.store.queries import insert_ignore
 
 log = logging.getLogger(__name__)
 BATCH = 500
+#: never remind in the last hours before the question closes
+REMINDER_CUTOFF = timedelta(hours=6)
 
 
 @dataclass(frozen=True)
-class PlannedNudge:
+class PlannedEmail:
+    """One email `plan --dry-run` expects to send (the contract of `plan --json`)."""
+
+    person: str
+    name: str
     programme: str
     period: str
     question: str
-    email: str
-    name: str
+    kind: str
+    send_at: datetime
     timezone: str
-    due_at: datetime
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "person": self.person,
+            "name": self.name,
+            "programme": self.programme,
+            "period": self.period,
+            "question": self.question,
+            "kind": self.kind,
+            "send_at_utc": self.send_at.astimezone(UTC).isoformat(),
+            "send_at_local": local_iso(self.send_at, self.timezone),
+        }
 
 
 async def _eligible(
@@ -48,12 +80,13 @@ async def _eligible(
     after_id: int = 0,
     limit: int | None = None,
 ) -> list[Person]:
-    """Enrolled, reachable people who have no nudge in this round yet, by id after `after_id`."""
+    """Enrolled, reachable, not dormant people who have no nudge in this round yet, by id."""
     stmt = (
         select(Person)
         .join(Enrolment, col(Enrolment.person_id) == col(Person.id))
         .where(col(Enrolment.programme) == programme)
         .where(col(Enrolment.left_at).is_(None))
+        .where(col(Enrolment.dormant_since).is_(None))
         .where(
             or_(
                 col(Person.status) == PersonStatus.ACTIVE,
@@ -71,6 +104,15 @@ async def _eligible(
     return list((await session.exec(stmt)).all())
 
 
+async def _history(session: AsyncSession, programme: str, before: str) -> list[str]:
+    rows = await session.exec(
+        select(Round.question)
+        .where(col(Round.programme) == programme, col(Round.period) < before)
+        .order_by(col(Round.period))
+    )
+    return list(rows.all())
+
+
 async def _round_seq(session: AsyncSession, programme: str, period: str) -> int:
     earlier = await session.exec(
         select(func.count())
@@ -80,30 +122,122 @@ async def _round_seq(session: AsyncSession, programme: str, period: str) -> int:
     return int(earlier.one()) + 1
 
 
-async def preview(
-    sessions: SessionMaker, programmes: Sequence[Programme], now: datetime
-) -> list[PlannedNudge]:
-    """What `plan_due` would send now, without writing anything (for `nudger plan --dry-run`)."""
-    out: list[PlannedNudge] = []
-    async with sessions() as session:
-        for prog in programmes:
-            for period in periods_to_plan(prog, now):
-                existing = (
-                    await session.exec(
-                        select(Round).where(Round.programme == prog.key, Round.period == period)
-                    )
-                ).first()
-                people = await _eligible(session, prog.key, existing.id if existing else None, now)
-                seq = existing.seq if existing else await _round_seq(session, prog.key, period)
-                plan = plan_round(prog, period, seq, [Slot(p.id or 0, p.timezone) for p in people], now)
-                question = existing.question if existing else plan.question
-                by_id = {p.id: p for p in people}
-                for send in plan.sends:
-                    p = by_id[send.person_id]
-                    out.append(
-                        PlannedNudge(prog.key, period, question, p.email, p.name, p.timezone, send.due_at)
-                    )
+async def _days_taken(
+    session: AsyncSession, people: Sequence[Person], around: datetime
+) -> dict[int, set[date]]:
+    """Local dates on which each person already has a nudge (any programme), near `around`."""
+    ids = [p.id for p in people if p.id is not None]
+    zones = {p.id: p.timezone for p in people}
+    rows = await session.exec(
+        select(Nudge.person_id, Nudge.due_at)
+        .where(col(Nudge.person_id).in_(ids))
+        .where(col(Nudge.due_at) >= around - timedelta(days=3))
+        .where(col(Nudge.due_at) <= around + timedelta(days=17))
+    )
+    taken: dict[int, set[date]] = defaultdict(set)
+    for person_id, due in rows.all():
+        taken[person_id].add(due.astimezone(ZoneInfo(zones.get(person_id, "UTC"))).date())
+    return taken
+
+
+def _one_a_day(
+    prog: Programme,
+    sends: Sequence[PlannedSend],
+    people: dict[int, Person],
+    taken: dict[int, set[date]],
+    closes_at: datetime,
+) -> list[PlannedSend]:
+    """At most one nudge per person per local day across programmes: later ones move to the next
+    working day (same local time), or wait for the next round if that is too close to the close."""
+    out: list[PlannedSend] = []
+    for send in sends:
+        person = people[send.person_id]
+        zone = ZoneInfo(person.timezone)
+        local = send.due_at.astimezone(zone)
+        day: date | None = local.date()
+        busy = taken.get(send.person_id, set())
+        while day is not None and day in busy:
+            day = next_working_day(prog, day + timedelta(days=1), person.location)
+        if day is None:
+            continue
+        due = datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=zone).astimezone(UTC)
+        if due + timedelta(hours=24) > closes_at:
+            continue
+        busy.add(day)
+        out.append(replace(send, due_at=due))
     return out
+
+
+async def _plan(
+    session: AsyncSession,
+    prog: Programme,
+    period: str,
+    existing: Round | None,
+    people: Sequence[Person],
+    now: datetime,
+) -> RoundPlan | None:
+    seq = existing.seq if existing else await _round_seq(session, prog.key, period)
+    history = await _history(session, prog.key, period)
+    slots = [Slot(p.id or 0, p.timezone, p.location) for p in people]
+    plan = plan_round(prog, period, seq, slots, now, history)
+    if plan is None:
+        return None
+    if existing is not None:
+        plan = replace(plan, question=existing.question, theme=existing.theme)
+    by_id = {p.id or 0: p for p in people}
+    if plan.sends:
+        taken = await _days_taken(session, people, plan.opens_at)
+        plan = replace(plan, sends=tuple(_one_a_day(prog, plan.sends, by_id, taken, plan.closes_at)))
+    return plan
+
+
+async def plan_due(
+    sessions: SessionMaker,
+    programmes: Sequence[Programme],
+    composer: Composer,
+    queue: Queue,
+    now: datetime,
+) -> int:
+    """Create rounds, nudges and outbox rows that are due; queue reminders; enqueue delivery."""
+    created = 0
+    for prog in programmes:
+        for period in periods_to_plan(prog, now):
+            created += await _plan_period(sessions, prog, period, composer, queue, now)
+        if prog.reminder is not None:
+            await plan_reminders(sessions, prog, composer, queue, now)
+    return created
+
+
+async def _existing_round(session: AsyncSession, programme: str, period: str) -> Round | None:
+    found = await session.exec(select(Round).where(Round.programme == programme, Round.period == period))
+    return found.first()
+
+
+async def _plan_period(
+    sessions: SessionMaker, prog: Programme, period: str, composer: Composer, queue: Queue, now: datetime
+) -> int:
+    created = 0
+    after_id = 0
+    while True:
+        async with transaction(sessions) as session:
+            existing = await _existing_round(session, prog.key, period)
+            people = await _eligible(
+                session, prog.key, existing.id if existing else None, now, after_id=after_id, limit=BATCH
+            )
+            plan = await _plan(session, prog, period, existing, people, now)
+            if plan is None:
+                return created
+            rnd = existing or await _get_round(session, plan)
+            by_id = {p.id: p for p in people}
+            sends = await _write_nudges(session, rnd, prog, plan.sends, by_id, composer, now)
+        await queue.send_mail(sends)
+        created += len(sends)
+        if len(people) < BATCH:
+            break
+        after_id = people[-1].id or 0
+    if created:
+        log.info("planned %s nudges for %s %s", created, prog.key, period)
+    return created
 
 
 async def _get_round(session: AsyncSession, plan: RoundPlan) -> Round:
@@ -122,60 +256,9 @@ async def _get_round(session: AsyncSession, plan: RoundPlan) -> Round:
             }
         ],
     )
-    found = await session.exec(
-        select(Round).where(Round.programme == plan.programme, Round.period == plan.period)
-    )
-    return found.one()
-
-
-async def plan_due(
-    sessions: SessionMaker,
-    programmes: Sequence[Programme],
-    composer: Composer,
-    queue: Queue,
-    now: datetime,
-) -> int:
-    """Create rounds, nudges and outbox rows that are due; enqueue delivery. Returns nudges created."""
-    created = 0
-    for prog in programmes:
-        for period in periods_to_plan(prog, now):
-            created += await _plan_period(sessions, prog, period, composer, queue, now)
-    return created
-
-
-async def _plan_period(
-    sessions: SessionMaker,
-    prog: Programme,
-    period: str,
-    composer: Composer,
-    queue: Queue,
-    now: datetime,
-) -> int:
-    created = 0
-    after_id = 0
-    while True:
-        async with transaction(sessions) as session:
-            existing = (
-                await session.exec(select(Round).where(Round.programme == prog.key, Round.period == period))
-            ).first()
-            seq = existing.seq if existing else await _round_seq(session, prog.key, period)
-            people = await _eligible(
-                session, prog.key, existing.id if existing else None, now, after_id=after_id, limit=BATCH
-            )
-            plan = plan_round(prog, period, seq, [Slot(p.id or 0, p.timezone) for p in people], now)
-            rnd = existing or await _get_round(session, plan)
-            assert rnd.id is not None
-            by_id = {p.id: p for p in people}
-            sends = await _write_nudges(session, rnd, prog, plan.sends, by_id, composer, now)
-        for item in sends:
-            await queue.send_mail([item])
-        created += len(sends)
-        if len(people) < BATCH:
-            break
-        after_id = people[-1].id or 0
-    if created:
-        log.info("planned %s nudges for %s %s", created, prog.key, period)
-    return created
+    found = await _existing_round(session, plan.programme, plan.period)
+    assert found is not None
+    return found
 
 
 async def _write_nudges(
@@ -187,25 +270,18 @@ async def _write_nudges(
     composer: Composer,
     now: datetime,
 ) -> list[tuple[int, datetime]]:
-    assert rnd.id is not None
     queued: list[tuple[int, datetime]] = []
     for send in sends:
         person = people[send.person_id]
         key = f"nudge:{rnd.id}:{send.person_id}"
-        message_id = composer.message_id(key)
-        ids = await insert_ignore(
-            session,
-            Nudge,
-            [
-                {
-                    "round_id": rnd.id,
-                    "person_id": send.person_id,
-                    "due_at": send.due_at,
-                    "status": NudgeStatus.PLANNED,
-                    "message_id": message_id,
-                }
-            ],
-        )
+        row = {
+            "round_id": rnd.id,
+            "person_id": send.person_id,
+            "due_at": send.due_at,
+            "status": NudgeStatus.PLANNED,
+            "message_id": composer.message_id(key),
+        }
+        ids = await insert_ignore(session, Nudge, [row])
         if not ids:
             continue
         try:
@@ -229,3 +305,130 @@ async def _write_nudges(
             continue
         queued += await add_to_outbox(session, [mail], now, send_at=send.due_at)
     return queued
+
+
+def _reminder_query(prog: Programme, now: datetime) -> Any:
+    assert prog.reminder is not None
+    return (
+        select(Nudge, Person, Round)
+        .join(Person, col(Person.id) == col(Nudge.person_id))
+        .join(Round, col(Round.id) == col(Nudge.round_id))
+        .where(col(Round.programme) == prog.key)
+        .where(col(Nudge.status) == NudgeStatus.SENT)
+        .where(col(Nudge.reminded_at).is_(None))
+        .where(col(Round.closes_at) > now + REMINDER_CUTOFF)
+        .where(col(Person.status) == PersonStatus.ACTIVE)
+        .order_by(col(Nudge.id))
+    )
+
+
+async def plan_reminders(
+    sessions: SessionMaker, prog: Programme, composer: Composer, queue: Queue, now: datetime
+) -> int:
+    """The one reminder, to people who were asked at least `after_hours` ago and have not answered."""
+    if prog.reminder is None:
+        return 0
+    after = timedelta(hours=prog.reminder.after_hours)
+    async with transaction(sessions) as session:
+        rows = await session.exec(
+            _reminder_query(prog, now).where(col(Nudge.sent_at) <= now - after).limit(BATCH)
+        )
+        mails = []
+        for nudge, person, rnd in rows.all():
+            mails.append(
+                compose_reminder(
+                    composer,
+                    nudge_id=nudge.id or 0,
+                    nudge_message_id=nudge.message_id,
+                    outbox_key=f"reminder:{nudge.id}",
+                    recipient=Recipient(person.id or 0, person.email, person.name),
+                    programme_name=prog.name,
+                    programme_key=prog.key,
+                    question=rnd.question,
+                    now=now,
+                    closes_at=rnd.closes_at,
+                    timezone=person.timezone,
+                )
+            )
+            nudge.reminded_at = now
+        queued = await add_to_outbox(session, mails, now)
+    await queue.send_mail(queued)
+    return len(queued)
+
+
+# ------------------------------------------------------------------------------------------- preview
+
+
+async def preview(
+    sessions: SessionMaker,
+    programmes: Sequence[Programme],
+    now: datetime,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[PlannedEmail]:
+    """What would be sent in [start, end) (default: what is due now), writing nothing."""
+    start = start or now
+    end = end or (now + timedelta(hours=36))
+    out: list[PlannedEmail] = []
+    async with sessions() as session:
+        for prog in programmes:
+            out += await _preview_nudges(session, prog, now, start, end)
+            out += await _preview_reminders(session, prog, start, end)
+    return sorted(out, key=lambda e: (e.send_at, e.person))
+
+
+async def _preview_nudges(
+    session: AsyncSession, prog: Programme, now: datetime, start: datetime, end: datetime
+) -> list[PlannedEmail]:
+    out: list[PlannedEmail] = []
+    simulated: list[str] = []
+    for period in periods_between(prog, start, end):
+        window = round_window(prog, period)
+        if window is None or window[1] <= now:
+            continue
+        existing = await _existing_round(session, prog.key, period)
+        people = await _eligible(session, prog.key, existing.id if existing else None, max(now, start))
+        plan = await _plan(session, prog, period, existing, people, max(now, start))
+        if plan is None:
+            continue
+        if existing is None and simulated:  # later simulated rounds continue the rotation
+            history = [*await _history(session, prog.key, period), *simulated]
+            q = choose_question(prog, history)
+            plan = replace(plan, question=q.text, theme=q.theme)
+        simulated.append(plan.question)
+        by_id = {p.id: p for p in people}
+        for send in plan.sends:
+            if start <= send.due_at < end:
+                p = by_id[send.person_id]
+                out.append(
+                    PlannedEmail(
+                        p.email, p.name, prog.key, period, plan.question, "nudge", send.due_at, p.timezone
+                    )
+                )
+    return out
+
+
+async def _preview_reminders(
+    session: AsyncSession, prog: Programme, start: datetime, end: datetime
+) -> list[PlannedEmail]:
+    if prog.reminder is None:
+        return []
+    after = timedelta(hours=prog.reminder.after_hours)
+    rows = await session.exec(_reminder_query(prog, start))
+    out: list[PlannedEmail] = []
+    for nudge, person, rnd in rows.all():
+        when = max(nudge.sent_at + after, start) if nudge.sent_at else None
+        if when is not None and when < end and when < rnd.closes_at - REMINDER_CUTOFF:
+            out.append(
+                PlannedEmail(
+                    person.email,
+                    person.name,
+                    prog.key,
+                    rnd.period,
+                    rnd.question,
+                    "reminder",
+                    when,
+                    person.timezone,
+                )
+            )
+    return out

@@ -46,6 +46,9 @@ class OutboxStatus(StrEnum):
 
 class OutboxKind(StrEnum):
     NUDGE = "nudge"
+    REMINDER = "reminder"
+    CHECK_IN = "check_in"
+    INVITE = "invite"
     INTRO = "intro"
     RELAY = "relay"
     REPORT = "report"
@@ -65,6 +68,9 @@ class Person(SQLModel, table=True):
     name: str = Field(default="", max_length=200)
     team: str = Field(default="", max_length=200, index=True)
     location: str = Field(default="", max_length=200)
+    tags: str = Field(
+        default="", max_length=1000, sa_column_kwargs={"server_default": ""}
+    )  # "a,b", lower-case
     timezone: str = Field(default="UTC", max_length=64)
     status: str = Field(default=PersonStatus.ACTIVE, max_length=16, index=True)
     paused_until: datetime | None = None
@@ -85,6 +91,8 @@ class Enrolment(SQLModel, table=True):
     joined_at: datetime
     left_at: datetime | None = None
     silent_rounds: int = 0
+    #: set after `ghost_after` unanswered rounds: not asked until they answer anything again
+    dormant_since: datetime | None = None
 
 
 class Round(SQLModel, table=True):
@@ -112,6 +120,7 @@ class Nudge(SQLModel, table=True):
     status: str = Field(default=NudgeStatus.PLANNED, max_length=16)
     message_id: str = Field(max_length=255)
     sent_at: datetime | None = None
+    reminded_at: datetime | None = None
     replied_at: datetime | None = None
 
 
@@ -132,6 +141,7 @@ class Outbox(SQLModel, table=True):
     key: str = Field(unique=True, max_length=200)
     kind: str = Field(max_length=16)
     person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    nudge_id: int | None = Field(default=None, foreign_key="nudge.id", index=True)
     to_addr: str = Field(max_length=320)
     envelope_from: str = Field(max_length=320)
     message_id: str = Field(unique=True, max_length=255)

@@ -11,27 +11,35 @@ from nudger.programmes.schedule import (
     LATE_LIMIT,
     PlannedSend,
     Slot,
+    choose_question,
     due_sends,
     local_due,
     period_bounds,
     period_of,
     periods_to_plan,
     plan_round,
-    question_for,
     week_start,
 )
 
 QUESTIONS = ["First question?", "Second question?", "Third question?"]
 
 
-def programme(weekday: str = "tue", time: str = "10:00", reply_window_hours: int = 72) -> Programme:
+ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def programme(
+    weekday: str = "tue", time: str = "10:00", reply_window_hours: int = 72, **extra: object
+) -> Programme:
+    """A weekly programme; every day a working day and no jitter unless a test says otherwise."""
     return Programme.model_validate(
         {
             "key": "weekly",
             "name": "Weekly",
-            "schedule": {"weekday": weekday, "time": time},
+            "schedule": {"weekday": weekday, "time": time, "jitter_minutes": 0},
             "reply_window_hours": reply_window_hours,
+            "working_days": ALL_DAYS,
             "questions": [{"text": q, "theme": "reflect"} for q in QUESTIONS],
+            **extra,
         }
     )
 
@@ -165,16 +173,26 @@ def test_periods_to_plan_only_inside_the_planning_window(now: datetime, periods:
 
 
 @pytest.mark.parametrize(
-    ("seq", "question"),
-    [(1, QUESTIONS[0]), (2, QUESTIONS[1]), (3, QUESTIONS[2]), (4, QUESTIONS[0]), (8, QUESTIONS[1])],
+    ("history", "question"),
+    [
+        ([], QUESTIONS[0]),
+        (QUESTIONS[:1], QUESTIONS[1]),
+        (QUESTIONS[:2], QUESTIONS[2]),
+        (QUESTIONS, QUESTIONS[0]),  # the bank is exhausted: start again
+        ([*QUESTIONS, QUESTIONS[0]], QUESTIONS[1]),
+        (["A question since removed from the bank"], QUESTIONS[0]),
+    ],
 )
-def test_question_for_rotates_through_the_bank(seq: int, question: str) -> None:
-    assert question_for(programme(), seq) == (question, "reflect")
+def test_questions_rotate_without_repeats_until_the_bank_is_exhausted(
+    history: list[str], question: str
+) -> None:
+    assert choose_question(programme(), history).text == question
 
 
-def test_plan_round_uses_the_question_of_its_sequence_and_the_round_window() -> None:
+def test_plan_round_takes_the_next_question_and_the_round_window() -> None:
     now = utc(2026, 1, 12, 0, 0)
-    plan = plan_round(programme(), "2026-W03", 2, [Slot(1, "Europe/Berlin")], now)
+    plan = plan_round(programme(), "2026-W03", 2, [Slot(1, "Europe/Berlin")], now, [QUESTIONS[0]])
+    assert plan is not None
     assert plan.question == QUESTIONS[1]
     assert plan.opens_at == utc(2026, 1, 12, 20, 0)
     assert plan.closes_at == utc(2026, 1, 16, 22, 0)
