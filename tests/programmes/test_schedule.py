@@ -13,11 +13,14 @@ from nudger.programmes.schedule import (
     Slot,
     choose_question,
     due_sends,
+    jitter,
     local_due,
+    nominal_day,
     period_bounds,
     period_of,
     periods_to_plan,
     plan_round,
+    theme_order,
     week_start,
 )
 
@@ -197,3 +200,110 @@ def test_plan_round_takes_the_next_question_and_the_round_window() -> None:
     assert plan.opens_at == utc(2026, 1, 12, 20, 0)
     assert plan.closes_at == utc(2026, 1, 16, 22, 0)
     assert plan.sends == (PlannedSend(1, BERLIN_DUE),)
+
+
+# ------------------------------------------------------------------------------------ cadences
+
+
+@pytest.mark.parametrize(
+    ("schedule", "extra", "asks"),
+    [
+        # every other week, counted from the start date (Mon 5 Jan 2026 = W02)
+        (
+            {"every": "2 weeks"},
+            {"starts": "2026-01-05"},
+            {"2026-W02": True, "2026-W03": False, "2026-W04": True},
+        ),
+        # the first Monday of the month: 5 Jan (W02), 2 Feb (W06), 2 Mar (W10)
+        (
+            {"every": "month", "weekday": "mon"},
+            {},
+            {"2026-W01": False, "2026-W02": True, "2026-W03": False, "2026-W06": True, "2026-W10": True},
+        ),
+        # the third Thursday: 15 Jan (W03)
+        ({"every": "month", "weekday": "thu", "week_of_month": 3}, {}, {"2026-W02": False, "2026-W03": True}),
+        # a cron expression: Wednesdays at 09:30 local
+        ({"cron": "30 9 * * WED"}, {}, {"2026-W02": True, "2026-W03": True}),
+        # start and end dates bound the programme
+        (
+            {},
+            {"starts": "2026-01-12", "ends": "2026-01-25"},
+            {"2026-W02": False, "2026-W03": True, "2026-W05": False},
+        ),
+    ],
+)
+def test_cadences_ask_in_the_right_weeks(
+    schedule: dict[str, object], extra: dict[str, object], asks: dict[str, bool]
+) -> None:
+    prog = Programme.model_validate(
+        {
+            "key": "p",
+            "name": "P",
+            "schedule": {"weekday": "tue", "time": "10:00", "jitter_minutes": 0, **schedule},
+            "questions": [{"text": "Why?"}],
+            **extra,
+        }
+    )
+    assert {period: nominal_day(prog, period) is not None for period in asks} == asks
+
+
+def test_cron_uses_its_own_local_time() -> None:
+    prog = programme(schedule={"cron": "30 9 * * WED", "jitter_minutes": 0})
+    assert local_due(prog, "2026-W03", "Europe/Berlin") == utc(2026, 1, 14, 8, 30)
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("", utc(2026, 1, 13, 9, 0)),  # an ordinary Tuesday
+        ("Munich", utc(2026, 1, 14, 9, 0)),  # a local holiday: the next working day, same local time
+    ],
+)
+def test_holidays_by_location_move_the_nudge_to_the_next_working_day(
+    location: str, expected: datetime
+) -> None:
+    prog = programme(holidays_by_location={"Munich": ["2026-01-13"]})
+    assert local_due(prog, "2026-W03", "Europe/Berlin", location) == expected
+
+
+def test_a_programme_holiday_and_a_weekend_are_skipped() -> None:
+    prog = Programme.model_validate(
+        {
+            "key": "p",
+            "name": "P",
+            "schedule": {"weekday": "fri", "time": "10:00", "jitter_minutes": 0},
+            "holidays": ["2026-01-16"],
+            "reply_window_hours": 120,
+            "questions": [{"text": "Why?"}],
+        }
+    )
+    # Friday is a holiday, Saturday and Sunday are not working days: Monday 19 January
+    assert local_due(prog, "2026-W03", "UTC") == utc(2026, 1, 19, 10, 0)
+
+
+def test_jitter_is_deterministic_and_only_a_few_minutes_late() -> None:
+    spread = {jitter(person, "2026-W03", 5) for person in range(200)}
+    assert all(timedelta(0) <= j < timedelta(minutes=5) for j in spread)
+    assert len(spread) > 50  # people are spread out, not all at once
+    assert jitter(7, "2026-W03", 5) == jitter(7, "2026-W03", 5)
+    assert jitter(7, "2026-W03", 0) == timedelta(0)
+
+
+def test_questions_are_interleaved_by_theme() -> None:
+    prog = Programme.model_validate(
+        {
+            "key": "p",
+            "name": "P",
+            "questions": [
+                {"text": "R1?", "theme": "reflect"},
+                {"text": "R2?", "theme": "reflect"},
+                {"text": "A1?", "theme": "apply"},
+                {"text": "S1?", "theme": "share"},
+            ],
+        }
+    )
+    assert [q.text for q in theme_order(prog.questions)] == ["R1?", "A1?", "S1?", "R2?"]
+    history: list[str] = []
+    for _ in range(8):
+        history.append(choose_question(prog, history).text)
+    assert history == ["R1?", "A1?", "S1?", "R2?", "R1?", "A1?", "S1?", "R2?"]
