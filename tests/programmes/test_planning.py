@@ -1,0 +1,117 @@
+"""Planning against a real database: one nudge a day across programmes, the one reminder."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from typing import Any
+
+from sqlmodel import col, select
+
+from nudger.config import Programme
+from nudger.mail.compose import Composer
+from nudger.mail.outbox import Outcome, deliver
+from nudger.programmes.nudges import plan_due, preview
+from nudger.programmes.roster import RosterRow, upsert_people
+from nudger.queue import RecordingQueue
+from nudger.store.db import SessionMaker, transaction
+from nudger.store.models import Nudge, NudgeStatus, Outbox
+from tests.fixtures import identity, keys
+
+
+def prog(key: str, **extra: Any) -> Programme:
+    return Programme.model_validate(
+        {
+            "key": key,
+            "name": key.title(),
+            "schedule": {"weekday": "tue", "time": "10:00", "jitter_minutes": 0},
+            "questions": [{"text": f"What about {key}?"}],
+            **extra,
+        }
+    )
+
+
+MONDAY = datetime(2026, 1, 12, 12, 0, tzinfo=UTC)  # planning window of 2026-W03 (Tuesday 13 January)
+
+
+async def enrol(sessions: SessionMaker, programmes: list[Programme]) -> None:
+    async with transaction(sessions) as session:
+        rows = [RosterRow(2, "ana@corp.test", "Ana", "Eng", "Europe/Berlin")]
+        await upsert_people(session, rows, programmes, MONDAY, consent_how="test")
+
+
+async def nudges(sessions: SessionMaker) -> list[Nudge]:
+    async with sessions() as session:
+        return list((await session.exec(select(Nudge).order_by(col(Nudge.id)))).all())
+
+
+async def test_two_programmes_on_the_same_day_send_one_nudge_a_day(sessions: SessionMaker, env: Any) -> None:
+    programmes = [prog("alpha"), prog("beta")]
+    await enrol(sessions, programmes)
+    composer = Composer(env, identity(), keys())
+    await plan_due(sessions, programmes, composer, RecordingQueue(), MONDAY)
+    days = [n.due_at.date() for n in await nudges(sessions)]
+    assert sorted(days) == [datetime(2026, 1, 13).date(), datetime(2026, 1, 14).date()]  # Tue, then Wed
+    # and planning again changes nothing
+    await plan_due(sessions, programmes, composer, RecordingQueue(), MONDAY + timedelta(hours=1))
+    assert len(await nudges(sessions)) == 2
+
+
+async def test_one_reminder_only_to_people_who_have_not_answered(sessions: SessionMaker, env: Any) -> None:
+    programme = prog("alpha", reminder={"after_hours": 48})
+    await enrol(sessions, [programme])
+    composer = Composer(env, identity(), keys())
+    queue = RecordingQueue()
+    await plan_due(sessions, [programme], composer, queue, MONDAY)
+    [nudge] = await nudges(sessions)
+    async with transaction(sessions) as session:
+        row = await session.get(Nudge, nudge.id)
+        assert row is not None
+        row.status, row.sent_at = NudgeStatus.SENT, nudge.due_at
+    later = nudge.due_at + timedelta(hours=49)
+    listed = await preview(
+        sessions,
+        [programme],
+        nudge.due_at + timedelta(hours=1),
+        later - timedelta(hours=1),
+        later + timedelta(hours=1),
+    )
+    assert [(p.kind, p.person) for p in listed] == [("reminder", "ana@corp.test")]
+    await plan_due(sessions, [programme], composer, queue, later)
+    await plan_due(sessions, [programme], composer, queue, later + timedelta(hours=1))  # still only one
+    async with sessions() as session:
+        reminders = (await session.exec(select(Outbox).where(Outbox.kind == "reminder"))).all()
+    assert len(reminders) == 1
+    msg = message_from_bytes(reminders[0].raw)
+    assert msg["In-Reply-To"] == nudge.message_id  # threaded under the nudge
+    assert "only reminder" in msg.get_payload()[0].get_payload(decode=True).decode()
+
+
+async def test_a_reminder_is_not_sent_if_the_answer_came_first(sessions: SessionMaker, env: Any) -> None:
+    programme = prog("alpha", reminder={"after_hours": 24})
+    await enrol(sessions, [programme])
+    composer = Composer(env, identity(), keys())
+    await plan_due(sessions, [programme], composer, RecordingQueue(), MONDAY)
+    [nudge] = await nudges(sessions)
+    async with transaction(sessions) as session:
+        row = await session.get(Nudge, nudge.id)
+        assert row is not None
+        row.status, row.sent_at = NudgeStatus.SENT, nudge.due_at
+    later = nudge.due_at + timedelta(hours=25)
+    queue = RecordingQueue()
+    await plan_due(sessions, [programme], composer, queue, later)
+    async with transaction(sessions) as session:  # the answer arrives before the reminder is delivered
+        row = await session.get(Nudge, nudge.id)
+        assert row is not None
+        row.status = NudgeStatus.REPLIED
+    [(outbox_id, _)] = queue.sends
+
+    class NoTransport:
+        async def send(self, envelope_from: str, to_addr: str, raw: bytes) -> str:
+            raise AssertionError("must not send")
+
+        async def close(self) -> None:
+            return None
+
+    result = await deliver(sessions, NoTransport(), outbox_id, later)
+    assert result.outcome == Outcome.SKIPPED
