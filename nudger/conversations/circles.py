@@ -29,6 +29,7 @@ from nudger.mail.compose import (
 )
 from nudger.mail.message import Outgoing
 from nudger.mail.outbox import add_to_outbox
+from nudger.programmes.silence import tally_round
 from nudger.queue import Queue
 from nudger.store.db import SessionMaker, transaction
 from nudger.store.models import Circle, Member, Nudge, Person, PersonStatus, Post, Reply, Round, Sharing
@@ -108,7 +109,7 @@ async def _group_round(
             seed=round_id,
         )
         name = programme.name if programme else rnd.programme
-        mails: list[Outgoing] = []
+        mails: list[Outgoing] = await tally_round(session, rnd, programme, composer, now) if programme else []
         for number, group in enumerate(groups, start=1):
             mails += await _create_circle(
                 session, rnd, number, [by_person[p] for p in group], name, composer, now

@@ -36,8 +36,10 @@ from nudger.mail.compose import Composer, Recipient, compose_notice
 from nudger.mail.message import Outgoing
 from nudger.mail.outbox import add_to_outbox, score_bounce
 from nudger.mail.tokens import Token, TokenKind
-from nudger.programmes.commands import Command, CommandName
+from nudger.programmes.commands import Command, CommandName, parse_join
+from nudger.programmes.consent import Change, join, leave
 from nudger.programmes.roster import set_status
+from nudger.programmes.silence import wake
 from nudger.queue import Queue
 from nudger.store.db import SessionMaker, transaction
 from nudger.store.models import (
@@ -323,6 +325,10 @@ async def _route(session: AsyncSession, deps: IngestDeps, m: _Message) -> Outcom
             member = await session.get(Member, token.id)
             if member is not None:
                 return await _to_circle(session, deps, m, member, token)
+        elif token.kind == TokenKind.INVITE:
+            person = await session.get(Person, token.id)
+            if person is not None:
+                return await _to_invitation(session, deps, m, person)
     nudge = await _nudge_by_thread(session, m.msg)
     if nudge is not None:
         return await _to_nudge(session, deps, m, nudge, None)
@@ -434,6 +440,7 @@ async def _to_nudge(
     if nudge.status != NudgeStatus.REPLIED:
         nudge.status = NudgeStatus.REPLIED
         nudge.replied_at = m.now
+    await wake(session, person.id or 0, rnd.programme)
     late = " (after the round was grouped)" if rnd.grouped_at is not None else ""
     return Outcome("reply", f"answer to round {rnd.programme} {rnd.period}, {sharing}{late}", person.id)
 
@@ -481,6 +488,27 @@ async def _command(
     mails = await _notice(session, deps, m, person, str(name), until=until)
     detail = f" until {command.until}" if command.until else ""
     return Outcome("command", f"{name}{detail}", person.id, mails)
+
+
+async def _to_invitation(session: AsyncSession, deps: IngestDeps, m: _Message, person: Person) -> Outcome:
+    """A reply to an invitation: "yes" (in any of our languages) from its owner joins, "stop" declines;
+    anything else is kept as `invite_reply` and ignored: never an answer, never shared."""
+    if not _owns(m, person):
+        return await _not_owner(session, deps, m, person, "invitation")
+    u = m.understood
+    if u.kind == MessageKind.COMMAND and u.command is not None and u.command.name == CommandName.STOP:
+        await leave(session, person, m.now, how="email: invitation declined")
+        mails = await _notice(session, deps, m, person, "stop")
+        return Outcome("command", "stop (invitation declined)", person.id, mails)
+    if u.kind == MessageKind.REPLY and parse_join(u.visible_text, m.msg.subject):
+        change = await join(session, person, m.now, how="invite:reply")
+        if change == Change.REFUSED:
+            return Outcome("command", f"join refused: the person is {person.status}", person.id)
+        mails = await _notice(session, deps, m, person, "join") if change == Change.DONE else []
+        return Outcome("command", f"join ({change})", person.id, mails)
+    return Outcome(
+        "invite_reply", "a reply to an invitation that is not a yes: kept, not an answer", person.id
+    )
 
 
 async def _to_circle(

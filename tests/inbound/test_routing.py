@@ -222,3 +222,15 @@ async def test_resume_after_stop_rejoins_the_programme(world: World) -> None:
     async with world.sessions() as session:
         enrolment = (await session.exec(select(Enrolment).where(Enrolment.person_id == world.ana))).one()
     assert enrolment.left_at is None
+
+
+async def test_any_answer_wakes_a_dormant_person(world: World) -> None:
+    async with world.sessions() as session:
+        enrolment = (await session.exec(select(Enrolment).where(Enrolment.person_id == world.ana))).one()
+        enrolment.dormant_since, enrolment.silent_rounds = NOW, 3
+        session.add(enrolment)
+        await session.commit()
+    assert (await ingest(world, email("Yes, still here!", to=nudge_address(world)))).verdict == "reply"
+    async with world.sessions() as session:
+        enrolment = (await session.exec(select(Enrolment).where(Enrolment.person_id == world.ana))).one()
+    assert (enrolment.dormant_since, enrolment.silent_rounds) == (None, 0)

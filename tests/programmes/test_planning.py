@@ -115,3 +115,30 @@ async def test_a_reminder_is_not_sent_if_the_answer_came_first(sessions: Session
 
     result = await deliver(sessions, NoTransport(), outbox_id, later)
     assert result.outcome == Outcome.SKIPPED
+
+
+async def test_three_silent_rounds_make_a_person_dormant_until_they_answer(
+    sessions: SessionMaker, env: Any
+) -> None:
+    from nudger.conversations.circles import close_rounds
+    from nudger.store.models import Enrolment
+
+    programme = prog("alpha", ghost_after=3)
+    await enrol(sessions, [programme])
+    composer = Composer(env, identity(), keys())
+    queue = RecordingQueue()
+    for week in range(4):
+        monday = MONDAY + timedelta(weeks=week)
+        await plan_due(sessions, [programme], composer, queue, monday)
+        async with transaction(sessions) as session:  # delivered, and nobody answers
+            for n in (await session.exec(select(Nudge).where(Nudge.status == NudgeStatus.PLANNED))).all():
+                n.status, n.sent_at = NudgeStatus.SENT, n.due_at
+        await close_rounds(sessions, {"alpha": programme}, composer, queue, monday + timedelta(days=6))
+    assert len(await nudges(sessions)) == 3  # the fourth week asks no more
+    async with sessions() as session:
+        enrolment = (await session.exec(select(Enrolment))).one()
+        check_ins = (await session.exec(select(Outbox).where(Outbox.kind == "check_in"))).all()
+    assert enrolment.dormant_since is not None
+    assert enrolment.silent_rounds == 3
+    assert len(check_ins) == 1  # one "still interested?", not one a week
+    assert "still interested?" in str(message_from_bytes(check_ins[0].raw)["Subject"])
