@@ -190,8 +190,10 @@ def _find_question(text: str, question: str) -> tuple[int, int] | None:
 
 
 def _tidy(text: str) -> str:
-    lines = [line.rstrip() for line in text.split("\n")]
-    return _MANY_NEWLINES_RE.sub("\n\n", "\n".join(lines)).strip("\n")
+    text = "\n".join([line.rstrip() for line in text.split("\n")])
+    if "\n\n\n" in text:
+        text = _MANY_NEWLINES_RE.sub("\n\n", text)
+    return text.strip("\n")
 
 
 # --------------------------------------------------------------------------------------------- public

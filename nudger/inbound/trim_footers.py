@@ -34,6 +34,7 @@ from nudger.inbound.trim_phrases import (
 )
 
 MAX_FOOTER_CHARS = 160
+_PRECHECK_CHARS = 40  # longer than any lead or tail
 MAX_DASH_NAME_CHARS = 40
 MAX_DASH_NAME_WORDS = 4
 MAX_SHORT_RULE = 3
@@ -120,9 +121,9 @@ def is_mobile_footer(line: str) -> bool:
         return False
     if text[-1] in ">)]":
         text = _TRAILING_LINK_RE.sub("", text)
-    folded = fold(text.rstrip(_TRAILING_PUNCTUATION))
-    leads = _leads_for(folded)
-    if not (leads or folded.endswith(FOOTER_TAIL_SUFFIXES)):
+    bare = text.rstrip(_TRAILING_PUNCTUATION)
+    leads = _leads_for(fold(bare[:_PRECHECK_CHARS]))
+    if not (leads or fold(bare[-_PRECHECK_CHARS:]).endswith(FOOTER_TAIL_SUFFIXES)):
         return False  # most lines leave here, after one dictionary lookup
     return _is_footer_text(text) or (bool(leads) and _is_footer_text(_without_excuse(text)))
 

@@ -40,11 +40,14 @@ from nudger.inbound.trim_phrases import (
     MAX_FIELD_LABEL,
     ORIGINAL_CAPTIONS,
     QUOTE_LEADS,
+    QUOTE_NAME_VERB_END_RE,
     QUOTE_OPENERS,
     QUOTE_VERB_END_RE,
+    QUOTE_VERBS_BEFORE_NAME,
     REPLY_ABOVE_PHRASES,
     SEPARATOR_CHARS,
     TIME_OR_YEAR_RE,
+    VERB_TAIL_CHARS,
     Field,
     fold,
 )
@@ -159,7 +162,12 @@ def _unwrap(text: str) -> tuple[str, bool]:
 def _ends_with_verb(folded: str, dashed: bool) -> bool:
     if not (dashed or folded.endswith(_COLONS)):
         return False
-    return QUOTE_VERB_END_RE.search(folded[-HEADER_TAIL_CHARS:]) is not None
+    if QUOTE_VERB_END_RE.search(folded[-VERB_TAIL_CHARS:]) is not None:
+        return True
+    tail = folded[-HEADER_TAIL_CHARS:]
+    if not any(verb in tail for verb in QUOTE_VERBS_BEFORE_NAME):
+        return False
+    return QUOTE_NAME_VERB_END_RE.search(tail) is not None
 
 
 def _is_header(folded: str, start: _Start, dashed: bool) -> bool:
@@ -255,12 +263,15 @@ def quote_header(lines: Lines, index: int) -> Found | None:
 def field_of(stripped: str) -> tuple[Field, str] | None:
     """ "*Sent:* Monday…" → (DATE, "Monday…"); None when the line is not a header field."""
     head = stripped[: MAX_FIELD_LABEL + 8]
-    colons = [position for position in (head.find(":"), head.find("：")) if position > 0]
-    if not colons:
+    colon, wide = head.find(":"), head.find("：")
+    if wide > 0 and (colon < 0 or wide < colon):
+        colon = wide
+    if colon <= 0:
         return None
-    colon = min(colons)
-    label = _SPACES_RE.sub(" ", fold(head[:colon]).strip().strip("*_").strip())
-    kind = FIELD_LABELS.get(label)
+    label = head[:colon].strip().strip("*_").strip()
+    if "  " in label or "\t" in label:
+        label = " ".join(label.split())
+    kind = FIELD_LABELS.get(fold(label))
     if kind is None:
         return None
     return kind, stripped[colon + 1 :].strip().strip("*").strip()
@@ -367,15 +378,16 @@ def _signature(lines: Lines, index: int, has_text_above: bool) -> Found | None:
 def _may_start_history(lines: Lines, index: int) -> bool:
     """Cheap pre-check: can any rule fire on this line? (Most lines of prose fail it at once.)"""
     stripped = lines.stripped[index]
-    if stripped[0] in _RULE_CHARS or stripped[-1] in ":：>" or stripped[-1] in DASHES:
+    if stripped[0] in _RULE_CHARS or lines.marked[index]:
         return True
-    if ":" in stripped[: MAX_FIELD_LABEL + 8] or "：" in stripped[: MAX_FIELD_LABEL + 8]:
+    head = stripped[: MAX_FIELD_LABEL + 8]
+    if ":" in head or "：" in head:
         return True
+    kinds, marked = lines.kinds, lines.marked
     for following in range(index + 1, min(index + MAX_HEADER_LINES, lines.size)):
-        if lines.kinds[following] != TEXT:
+        if kinds[following] != TEXT:
             break
-        tail = lines.stripped[following][-1]
-        if tail in ":：>" or tail in DASHES:
+        if marked[following]:
             return True
     # a header spread around its address: "On <date> Anna" / "" / "<a@x>" / "> wrote:"
     return fold(stripped[:12]).startswith(QUOTE_OPENERS) and HAS_DIGIT_RE.search(stripped) is not None

@@ -14,6 +14,7 @@ from nudger.inbound.trim_phrases import Field
 
 BLANK, QUOTED, TEXT = 0, 1, 2
 
+_END_MARKS = ":：>-‐‑‒–—―"  # last characters of lines that may end a quote header or a rule
 _OPENING_BRACKETS = "(<["
 _CLOSING_BRACKETS = ")>]"
 _LINK_MARKERS = ("http://", "https://", "mailto:", "www.")
@@ -59,6 +60,7 @@ class Lines:
         self.lines = text.split("\n")
         self.stripped = [line.strip() for line in self.lines]
         self.kinds = [_initial_kind(line) for line in self.stripped]
+        self.marked = [bool(line) and line[-1] in _END_MARKS for line in self.stripped]
         self.size = len(self.lines)
         self.removed = [False] * self.size
         self.fields: dict[int, tuple[Field, str] | None] = {}  # header-field parse of a line, memoised

@@ -156,13 +156,15 @@ _WORD_VERBS = "|".join(re.escape(verb) for verb in QUOTE_VERBS)
 _NAME_VERBS = "|".join(re.escape(verb) for verb in QUOTE_VERBS_BEFORE_NAME)
 _CJK_VERBS = "|".join(re.escape(verb) for verb in QUOTE_VERBS_CJK)
 
-# The end of a header. Applied to at most the last `HEADER_TAIL_CHARS` characters of the joined header
-# (lower-cased), so even its bounded `{0,200}` stays cheap. `colon` is optional only for dash-wrapped
-# headers ("---- Anna wrote ----", "-----Anna <a@x> wrote: -----").
+# The end of a header: a verb, optional spaces, a colon (optional only for dash-wrapped headers:
+# "---- Anna wrote ----"). Searched in the last `VERB_TAIL_CHARS` characters of the (lower-cased) header.
+VERB_TAIL_CHARS = 40
+QUOTE_VERB_END_RE = re.compile(rf"(?:(?<![\w])(?:{_WORD_VERBS})|(?:{_CJK_VERBS}))\s*[:：]?$")
+# Or a verb, then the name (and maybe a date with a time: "08:00"), then the colon. Searched in the last
+# `HEADER_TAIL_CHARS` characters, and only when one of these verbs occurs there at all.
 HEADER_TAIL_CHARS = 260
-QUOTE_VERB_END_RE = re.compile(
-    rf"(?:(?<![\w])(?:{_WORD_VERBS})|(?:{_CJK_VERBS}))\s*[:：]?$"
-    rf"|(?<![\w])(?:{_NAME_VERBS})(?![\w])(?:[^:：\n]|(?<=\d)[:：](?=\d)){{0,200}}[:：]$"
+QUOTE_NAME_VERB_END_RE = re.compile(
+    rf"(?<![\w])(?:{_NAME_VERBS})(?![\w])(?:[^:：\n]|(?<=\d)[:：](?=\d)){{0,200}}[:：]$"
 )
 
 # Gmail (ru, ja, …) and Yandex end a date-first header with the address and a bare colon:
