@@ -500,7 +500,7 @@ async def _to_invitation(session: AsyncSession, deps: IngestDeps, m: _Message, p
         await leave(session, person, m.now, how="email: invitation declined")
         mails = await _notice(session, deps, m, person, "stop")
         return Outcome("command", "stop (invitation declined)", person.id, mails)
-    if u.kind == MessageKind.REPLY and parse_join(u.visible_text, m.msg.subject):
+    if u.kind in (MessageKind.REPLY, MessageKind.EMPTY) and parse_join(u.visible_text, m.msg.subject):
         change = await join(session, person, m.now, how="invite:reply")
         if change == Change.REFUSED:
             return Outcome("command", f"join refused: the person is {person.status}", person.id)

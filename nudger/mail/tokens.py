@@ -37,6 +37,7 @@ class TokenKind(IntEnum):
     MEMBER = 2  # a post to a circle (id = Member.id)
     BOUNCE = 3  # VERP envelope sender (id = Person.id the mail went to)
     UNSUBSCRIBE = 4  # one-click / mailto unsubscribe (id = Person.id)
+    INVITE = 5  # an invitation: "yes" by reply or the join link (id = Person.id)
 
 
 @dataclass(frozen=True)

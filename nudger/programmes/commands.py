@@ -11,6 +11,9 @@ year ahead).
 
 `split_sharing_marker` reads a leading "private" / "share" marker line (or ``[private]`` in the subject)
 off a reflection, so the rest can be stored as the answer.
+
+`parse_join` reads "yes" / "join" / "ja" / "oui" / "sí" … in a reply to an *invitation* only: anywhere
+else "yes" is an answer to a question, so JOIN never comes out of `parse_command`.
 """
 
 from __future__ import annotations
@@ -37,12 +40,17 @@ class CommandName(StrEnum):
     PRIVATE = "private"
     SHARE = "share"
     HELP = "help"
+    JOIN = "join"  # only in a reply to an invitation (`parse_join`)
 
 
 @dataclass(frozen=True)
 class Command:
     name: CommandName
     until: date | None = None
+
+
+def _comma_list(text: str) -> list[str]:
+    return [phrase.strip() for phrase in text.split(",") if phrase.strip()]
 
 
 def _phrases(name: CommandName, text: str) -> dict[str, CommandName]:
@@ -80,6 +88,26 @@ _PHRASES: dict[str, CommandName] = {
     **_phrases(CommandName.SHARE, "share, teilen, partager, compartir, share it, [share]"),
     **_phrases(CommandName.HELP, "help, hilfe, aide, ayuda, commands"),
 }
+#: yes / join in English, German, French and Spanish (compared after `_join_words`)
+_JOIN_PHRASES = frozenset(
+    _comma_list(
+        "yes, yes i'm in, yes im in, yes i am in, yes i would, yes i will, yes count me in, "
+        "yes sign me up, yes i'd like to join, yes i would like to join, yes i'd like to, yes join, "
+        "yes i join, yes i agree, i'm in, im in, i am in, count me in, sign me up, join, join me, "
+        "i join, i'll join, i will join, i'd like to join, i would like to join, i want to join, "
+        "happy to join, opt in, opt-in, i agree, i accept, accept, agree, subscribe, sure, yep, yeah, "
+        "yup, ja, ja gerne, gerne, ja ich bin dabei, ich bin dabei, bin dabei, dabei, ja ich mache mit, "
+        "ich mache mit, mache mit, ja mitmachen, mitmachen, teilnehmen, ja teilnehmen, ich nehme teil, "
+        "ja ich nehme teil, beitreten, ja beitreten, einverstanden, ja einverstanden, oui, "
+        "oui je participe, je participe, oui avec plaisir, avec plaisir, je m'inscris, oui je m'inscris, "
+        "rejoindre, je veux rejoindre, oui je veux rejoindre, j'accepte, oui j'accepte, d'accord, "
+        "oui d'accord, partant, partante, je suis partant, je suis partante, volontiers, oui volontiers, "
+        "sí, si, sí me apunto, si me apunto, me apunto, sí quiero, si quiero, quiero participar, "
+        "sí quiero participar, si quiero participar, participar, unirme, quiero unirme, acepto, "
+        "sí acepto, si acepto, de acuerdo, claro, sí claro, si claro, claro que sí, claro que si, "
+        "cuenta conmigo"
+    )
+)
 _LINE_COMMANDS = frozenset(
     {CommandName.STOP, CommandName.PAUSE, CommandName.RESUME, CommandName.SKIP, CommandName.HELP}
 )
@@ -124,6 +152,7 @@ _MARKER_PREFIX_RE = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _SUBJECT_MARKER_RE = re.compile(rf"\[\s*(?P<word>{_MARKER_WORDS})\s*\]", re.IGNORECASE)
+_SYMBOL_RE = re.compile(r"[^\w\s'’-]")
 _SHARE_WORDS = frozenset({"share", "teilen", "partager", "compartir"})
 
 # ------------------------------------------------------------------------------------------------ pause
@@ -199,6 +228,26 @@ def parse_command(text: str, subject: str, *, today: date) -> Command | None:
     first_line = next(line for line in body.splitlines() if line.strip())
     command = _match(_normalise(first_line), today)
     return command if command is not None and command.name in _LINE_COMMANDS else None
+
+
+def parse_join(text: str, subject: str) -> bool:
+    """Whether a reply to an invitation says "yes, I join": the whole (short) reply, or its first line
+    followed by little else (a name, a sign-off); an empty body falls back to the subject."""
+    body = text.strip()
+    if not body:
+        return _join_words(_strip_reply_prefixes(subject)) in _JOIN_PHRASES
+    whole = _join_words(body)
+    if len(whole.split()) > MAX_COMMAND_WORDS:
+        return False
+    if whole in _JOIN_PHRASES:
+        return True
+    first_line = next(line for line in body.splitlines() if line.strip())
+    return _join_words(first_line) in _JOIN_PHRASES
+
+
+def _join_words(text: str) -> str:
+    """`_normalise`, without emoji and other symbols ("Count me in 👍")."""
+    return _normalise(_SYMBOL_RE.sub(" ", text))
 
 
 def _sharing(word: str) -> CommandName:
