@@ -12,8 +12,8 @@ then four passes run over it:
    kept whole (classification marks it as a forward).
 2. *Remove* ``>``-quoted lines and mobile/app footers ("Sent from my iPhone", "Von meinem iPhone
    gesendet", "Get Outlook for Android", …) above the cut (`trim_footers`).
-3. *Tail*: a dash-led name ("-Anna") or a short dash rule with a few short lines under it, closing the
-   message, is a signature. A typed sign-off ("Thanks,\\nMaria") is the person's text and stays.
+3. *Tail*: a dash-led name ("-Anna") or a dash rule with a few short, non-sentence lines under it,
+   closing the message, is a signature. A typed sign-off ("Thanks,\\nMaria") is the person's text and stays.
 4. *Question*: our own question, if the person left it in (exact or whitespace/case-insensitive).
 
 Blank lines that followed a removed block go with it, so inline answers keep the spacing the person
@@ -25,14 +25,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from nudger.inbound.trim_footers import is_dash_name, is_list_item, is_mobile_footer, is_short_rule
+from nudger.inbound.trim_footers import (
+    is_dash_name,
+    is_list_item,
+    is_mobile_footer,
+    is_signature_line,
+    is_signature_rule,
+)
 from nudger.inbound.trim_headers import Event, detect
 from nudger.inbound.trim_lines import BLANK, QUOTED, TEXT, Lines, normalise_newlines
 
 MIN_QUESTION_CHARS = 12
 MAX_QUESTION_TOKENS = 300
 MAX_SIGNATURE_LINES = 6
-MAX_SIGNATURE_LINE_CHARS = 60
 _DASH_TRIM = "-‐‑‒–—― \t"
 _MANY_NEWLINES_RE = re.compile(r"\n{3,}")
 
@@ -130,17 +135,18 @@ def _remove_dash_name(lines: Lines, last: int) -> int:
     return above
 
 
-def _remove_short_rule_signature(lines: Lines, last: int) -> None:
-    """ "---" or "—" followed by at most a few short lines, closing the message → a signature."""
+def _remove_rule_signature(lines: Lines, last: int) -> None:
+    """A dash rule followed by at most a few short, non-sentence lines closing the message: a signature
+    ("---" / "Roman", "——————" / "Anna Schmidt" / "Platform team")."""
     index, seen = last, 0
     while index >= 0 and seen <= MAX_SIGNATURE_LINES:
         stripped = lines.stripped[index]
-        if len(stripped) > MAX_SIGNATURE_LINE_CHARS:
-            return
-        if is_short_rule(stripped) and seen:
+        if seen and is_signature_rule(stripped):
             if lines.previous_kept(index - 1) >= 0:
                 for position in range(index, last + 1):
                     lines.removed[position] = lines.removed[position] or lines.kinds[position] != BLANK
+            return
+        if not is_signature_line(stripped):
             return
         seen += 1
         index = lines.previous_kept(index - 1)
@@ -148,7 +154,7 @@ def _remove_short_rule_signature(lines: Lines, last: int) -> None:
 
 def _remove_closing_signature(lines: Lines, cut: int) -> None:
     last = _remove_dash_name(lines, lines.previous_kept(cut - 1))
-    _remove_short_rule_signature(lines, last)
+    _remove_rule_signature(lines, last)
 
 
 # ------------------------------------------------------------------------------------------- assembly

@@ -6,8 +6,9 @@ secure email.", "Please excuse typos." It is recognised by a lead or tail phrase
 by what the rest of the line says: a short rest or one naming a device or app; never a sentence ("Sent
 from my desk, is much easier than my phone." is prose and stays).
 
-Signature shapes: the RFC 3676 delimiter ``-- ``, a bare ``--``, a short dash rule (``---``, ``—``)
-and a dash-led name on the last line ("-Anna", "- roman", "— Lev.").
+Signature shapes: the RFC 3676 delimiter ``-- ``, a bare ``--``, a dash rule (``---``, ``—``,
+``——————``) over a few short lines that are not sentences, and a dash-led name on the last line
+("-Anna", "- roman", "— Lev.").
 """
 
 from __future__ import annotations
@@ -37,11 +38,13 @@ MAX_FOOTER_CHARS = 160
 _PRECHECK_CHARS = 40  # longer than any lead or tail
 MAX_DASH_NAME_CHARS = 40
 MAX_DASH_NAME_WORDS = 4
-MAX_SHORT_RULE = 3
+MAX_SIGNATURE_LINE_CHARS = 60
+MAX_SIGNATURE_DOT_WORDS = 3
 
 _INLINE_LINK_RE = re.compile(r"<https?://[^<>\s]{0,2000}>")
 _TRAILING_LINK_RE = re.compile(r"\s*[<(\[]\s*(?:https?://|mailto:)[^\s<>()\[\]]{0,500}\s*[>)\]]$")
 _TRAILING_PUNCTUATION = ".!。！…:： \t"
+_RULE_CHARS = DASHES + "_="
 _CLAUSE_BREAKS = (", ", ". ", "; ", " - ", " – ", " — ")
 _NAME_WORD_RE = re.compile(r"[^\W\d_](?:[^\W\d_]|[.'’-]){0,30}")
 
@@ -138,10 +141,22 @@ def is_bare_delimiter(line: str) -> bool:
     return line.rstrip() == "--"
 
 
-def is_short_rule(stripped: str) -> bool:
-    """A short dash rule used as a signature delimiter: "---", "—", "– –"."""
+def is_signature_rule(stripped: str) -> bool:
+    """A rule that may open a signature block: "---", "—", "——————", "- - -", "=====" (not "--", which
+    is a delimiter of its own)."""
     compact = stripped.replace(" ", "")
-    return 0 < len(compact) <= MAX_SHORT_RULE and not compact.strip(DASHES) and compact != "--"
+    return bool(compact) and compact != "--" and not compact.strip(_RULE_CHARS)
+
+
+def is_signature_line(stripped: str) -> bool:
+    """Could this line belong to a signature block (a name, a title, a phone number, a link)?
+
+    Short, and not a sentence: no "!" or "?" at the end, and a final "." only on a short line
+    ("Lev.", "ACME Inc.").
+    """
+    if len(stripped) > MAX_SIGNATURE_LINE_CHARS or stripped.endswith(("!", "?", "！", "？")):
+        return False
+    return not stripped.endswith((".", "。")) or len(stripped.split()) <= MAX_SIGNATURE_DOT_WORDS
 
 
 def is_dash_name(stripped: str) -> bool:

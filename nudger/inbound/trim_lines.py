@@ -15,6 +15,8 @@ from nudger.inbound.trim_phrases import Field
 BLANK, QUOTED, TEXT = 0, 1, 2
 
 _END_MARKS = ":：>-‐‑‒–—―"  # last characters of lines that may end a quote header or a rule
+_QUOTE_MARKS = ">＞"  # the full-width form is used by Japanese mobile mailers
+_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060\u200e\u200f\u202a\u202c"
 _OPENING_BRACKETS = "(<["
 _CLOSING_BRACKETS = ")>]"
 _LINK_MARKERS = ("http://", "https://", "mailto:", "www.")
@@ -28,9 +30,17 @@ def normalise_newlines(text: str) -> str:
 def _initial_kind(stripped: str) -> int:
     if not stripped:
         return BLANK
-    if stripped[0] == ">" and not (stripped.startswith(">>") and stripped.endswith("<<")):
+    if stripped[0] in _QUOTE_MARKS and not (stripped.startswith(">>") and stripped.endswith("<<")):
         return QUOTED
     return TEXT
+
+
+def _strip(line: str) -> str:
+    """Whitespace, and the invisible characters some clients leave at line ends (BOM, zero-width, bidi)."""
+    stripped = line.strip()
+    if stripped and (stripped[0] in _INVISIBLE or stripped[-1] in _INVISIBLE):
+        stripped = stripped.strip(_INVISIBLE + " \t\xa0\u3000")
+    return stripped
 
 
 def _has_open_link(quoted: str) -> bool:
@@ -58,7 +68,7 @@ class Lines:
 
     def __init__(self, text: str) -> None:
         self.lines = text.split("\n")
-        self.stripped = [line.strip() for line in self.lines]
+        self.stripped = [_strip(line) for line in self.lines]
         self.kinds = [_initial_kind(line) for line in self.stripped]
         self.marked = [bool(line) and line[-1] in _END_MARKS for line in self.stripped]
         self.size = len(self.lines)

@@ -122,7 +122,15 @@ QUOTE_VERBS: tuple[str, ...] = (
 
 # Verbs that may be followed by the writer's name (and date) before the colon:
 # "Am … schrieb Anna <a@x>:", "Op … schreef Anna:", "Den … skrev Anna:", "Anna kirjoitti 10.3.2025:".
-QUOTE_VERBS_BEFORE_NAME: tuple[str, ...] = ("schrieb", "schreef", "skrev", "skreiv", "kirjoitti", "wrote on")
+QUOTE_VERBS_BEFORE_NAME: tuple[str, ...] = (
+    "schrieb",
+    "schreef",
+    "skrev",
+    "skreiv",
+    "kirjoitti",
+    "wrote on",
+    "írta",
+)
 
 # Header endings written without a space before them (CJK scripts): "…写道：", "…のメール:", "…님이 작성:".
 QUOTE_VERBS_CJK: tuple[str, ...] = (
@@ -165,6 +173,7 @@ QUOTE_VERB_END_RE = re.compile(rf"(?:(?<![\w])(?:{_WORD_VERBS})|(?:{_CJK_VERBS})
 HEADER_TAIL_CHARS = 260
 QUOTE_NAME_VERB_END_RE = re.compile(
     rf"(?<![\w])(?:{_NAME_VERBS})(?![\w])(?:[^:：\n]|(?<=\d)[:：](?=\d)){{0,200}}[:：]$"
+    r"|(?<![\w])írta\s{0,3}\([^()\n]{0,120}\)\s{0,3}[:：]$"  # hu: "… ezt írta (időpont: 2025. márc. 10.):"
 )
 
 # Gmail (ru, ja, …) and Yandex end a date-first header with the address and a bare colon:
@@ -251,7 +260,8 @@ ORIGINAL_CAPTIONS = frozenset(
         "оригінальне повідомлення", "початкове повідомлення", "вихідне повідомлення", "оригінальний лист",
         "orijinal ileti", "özgün ileti", "orijinal mesaj", "asıl ileti", "özgün mesaj",
         "元のメッセージ", "元のメール", "オリジナルメッセージ",
-        "原始邮件", "原始郵件", "邮件原件", "原邮件", "原始信件",
+        "原始邮件", "原始郵件", "邮件原件", "原邮件", "原始信件", "回复的原邮件", "原始信息",
+        "replied message",
         "원본 메시지", "원래 메시지", "원본 메일",
         "thư gốc", "eredeti üzenet", "mesaj original",
     }
