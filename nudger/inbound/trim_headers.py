@@ -31,6 +31,7 @@ from nudger.inbound.trim_lines import TEXT, Lines
 from nudger.inbound.trim_phrases import (
     ADDRESS_COLON_END_RE,
     ADDRESS_END_RE,
+    CLOCK_TIME_RE,
     DASHES,
     DATE_START_RE,
     FIELD_LABELS,
@@ -239,6 +240,8 @@ def quote_header(lines: Lines, index: int) -> Found | None:
     start = _start_kind(folded)
     if start is _Start.NONE and _address_follows(lines, index) and _is_name(bare):
         start = _Start.NAME  # "Anna Schmidt" / "<anna@x> schrieb am 10.03.2025:" (wrapped before the address)
+    if start is _Start.NONE and " via " in folded and _ends_with_verb(folded, dashed):
+        return Found(Event.HEADER, index, index)  # a list or forum relay: "Anna via Discourse Meta wrote:"
     if start is not _Start.NONE:
         end = _wrapped_header_end(lines, index, start)
         if end is None and start is _Start.OPENER and HAS_DIGIT_RE.search(folded):
@@ -252,8 +255,11 @@ def quote_header(lines: Lines, index: int) -> Found | None:
     if _ends_with_verb(folded, dashed):
         column = _inner_header_column(stripped)
         return Found(Event.HEADER, index, index, strong=column > 0, split=column)
-    if start is _Start.DATE and ADDRESS_END_RE.search(folded[-HEADER_TAIL_CHARS:]):
-        return Found(Event.HEADER, index, index, strong=False)  # "2011/4/7 Anna <a@x>" then quotes
+    if start is _Start.DATE and (
+        ADDRESS_END_RE.search(folded[-HEADER_TAIL_CHARS:])  # "2011/4/7 Anna <a@x>"
+        or (CLOCK_TIME_RE.search(folded) and not folded.endswith(_SENTENCE_ENDS))  # "2016-03-03 17:21 Anna"
+    ):
+        return Found(Event.HEADER, index, index, strong=False)
     return None
 
 

@@ -38,6 +38,8 @@ SEPARATOR_CHARS = DASHES + "_=*#~ \t"
 # Words that open a date-first quote header: "On 10 Mar 2025, … wrote:", "Am 10.03.2025 schrieb …:".
 QUOTE_OPENERS: tuple[str, ...] = (
     "on ",  # en
+    "at ",  # en (Eudora, Outlook Express: "At 10/03/2025 08:00 AM, you wrote:")
+    "in message ",  # en (old Unix mailers: "In message <id>, Anna writes:")
     "am ",  # de
     "le ",  # fr
     "el ",  # es, ca
@@ -63,6 +65,8 @@ QUOTE_VERBS: tuple[str, ...] = (
     "wrote",
     "writes",
     "sent",
+    "said",
+    "says",
     # de
     "schrieb",
     "schreibt",
@@ -187,6 +191,7 @@ ADDRESS_END_RE = re.compile(r"@[^\s<>()\[\]@]{1,255}[>)\]]$")
 DATE_START_RE = re.compile(r"\d|[^\W\d_]{1,12}\.?,?\s{1,3}\d")
 HAS_DIGIT_RE = re.compile(r"\d")
 # What makes a date a date in a header: a time ("08:00", "8.00") or a year ("2025", "2025年").
+CLOCK_TIME_RE = re.compile(r"\d{1,2}:\d{2}")
 TIME_OR_YEAR_RE = re.compile(r"\d{1,2}[:.]\d{2}|(?<!\d)(?:19|20)\d{2}(?!\d)")
 
 # ------------------------------------------------------------------------------ header blocks (Outlook)

@@ -391,3 +391,43 @@ def test_trim_never_raises_and_only_removes_lines(text: str, question: str | Non
 @given(st.text(max_size=300))
 def test_trim_never_raises_on_arbitrary_text(text: str) -> None:
     assert isinstance(trim_reply(text, question=text[:50]).visible, str)
+
+
+HEADER_FORMS = """\
+At 10/03/2025 08:00 AM, you wrote:
+In message <20250310.abc@acme.example>, Anna Schmidt writes:
+2025-03-10 08:00 GMT+01:00 Anna Schmidt
+2025/3/10 Anna Schmidt <anna@acme.example>
+2025-03-10 8:00 GMT+00:00 Anna Schmidt <anna@acme.example>:
+суббота, 8 марта 2025 г. пользователь Анна написал:
+вт, 11 мар. 2025 г. в 09:15, Анна Иванова <anna@acme.example>:
+ср, 12 бер. 2025 р. о 10:20 Ганна <anna@acme.example> пише:
+10 бер. 2025 р. 08:00 "Ганна" anna@acme.example пише:
+Anna Schmidt <anna@acme.example> schrieb am Mo., 10. März 2025, 08:00:
+Anna Schmidt <anna@acme.example> schrieb am Mo., 10. März 2025 um 08:00 Uhr:
+Anna Schmidt (anna@acme.example) wrote:
+---- On Mon, 10 Mar 2025 08:00:00 +0100 Anna Schmidt<anna@acme.example> wrote ----
+-----Anna Schmidt <anna@acme.example> wrote: -----
+søn. 9. mar. 2025 kl. 20.15 skrev Anna Schmidt <anna@acme.example>:
+On Monday, March 10, 2025, Anna via Platform Team wrote:
+Anna via Platform Team <platform@acme.example> wrote:
+On Mon, 2025-03-10 at 08:00 +0000, Anna Schmidt wrote:
+Le 10 mars 2025 08:00, "Anna Schmidt" <anna@acme.example> a écrit :
+Dnia 10 mar 2025 o godz. 08:00 Anna Schmidt <anna@acme.example> napisał(a):
+Em seg, 10 de mar de 2025 08:00, Anna Schmidt <anna@acme.example> escreveu:
+El lunes, 10 de marzo de 2025, Anna Schmidt escribió:
+On Mar 10, 2025, at 8:00 AM, "Schmidt, Anna" <anna@acme.example> wrote:
+On Mon, Mar 10, 2025 at 8:00\u202fAM Anna Schmidt <anna@acme.example> wrote:
+Am 10.03.2025 um 08:00 schrieb "Schmidt, Anna" <anna@acme.example>:
+Op 10 mrt. 2025 08:00 schreef "Anna Schmidt" <anna@acme.example>:
+Den 10. mar. 2025 kl. 08.00 skrev Anna Schmidt <anna@acme.example>:
+2025. márc. 10., h 8:00 időpontban Anna Schmidt <anna@acme.example> ezt írta:
+Anna Schmidt <anna@acme.example> 在 2025年3月10日 周一 08:00 写道：
+2025年3月10日 周一 08:00 Anna Schmidt <anna@acme.example> 写道："""
+
+
+@pytest.mark.parametrize("header", HEADER_FORMS.split("\n"))
+def test_header_forms_from_many_clients_cut_before_quotes(header: str) -> None:
+    trimmed = trim_reply(f"Ask earlier.\n\n{header}\n\n> What did you learn?\n> Reply to this email.\n")
+    assert trimmed.visible == "Ask earlier."
+    assert trimmed.elided.startswith(header.strip().split()[0])
