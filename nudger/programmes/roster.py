@@ -9,15 +9,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from nudger.config import Programme, check_timezone
-from nudger.store.models import Audit, Enrolment, Person, PersonStatus
-from nudger.store.queries import insert_ignore
+from nudger.store.models import Audit, Enrolment, Person, PersonStatus, Sharing
+from nudger.store.queries import insert_ignore_many, insert_many, table_of
 
 REQUIRED_COLUMNS = ("email", "name", "team", "timezone")
+#: the version of the consent text people agree to (recorded with each consent)
+CONSENT_TEXT_VERSION = "v1"
 # ASCII addresses only: internationalised local parts need SMTPUTF8 end to end, which most relays
 # and mailboxes still refuse; an address we cannot deliver to is better refused at import.
 _EMAIL_RE = re.compile(
@@ -34,6 +36,7 @@ class RosterRow:
     team: str
     timezone: str
     location: str = ""
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,13 @@ def normalise_email(value: str) -> str:
     return value.strip().strip("<>").strip().lower()
 
 
+def split_tags(value: str) -> tuple[str, ...]:
+    """Tags from one CSV cell: separated by ';', '|' or ',' (quoted); lower-cased, de-duplicated."""
+    return tuple(dict.fromkeys(t.strip().lower() for t in re.split(r"[;|,]", value) if t.strip()))
+
+
 def validate_person(
-    line: int, email: str, name: str, team: str, timezone: str, location: str = ""
+    line: int, email: str, name: str, team: str, timezone: str, location: str = "", tags: str = ""
 ) -> RosterRow | RowError:
     email = normalise_email(email)
     if not _EMAIL_RE.match(email):
@@ -62,7 +70,9 @@ def validate_person(
     timezone = timezone.strip() or "UTC"
     if not check_timezone(timezone):
         return RowError(line, f'unknown timezone "{timezone}" (use an IANA name like Europe/Paris)')
-    return RosterRow(line, email, name.strip(), team.strip(), timezone, location.strip())
+    if _CONTROL_RE.search(tags):
+        return RowError(line, "tags contain a line break or control character")
+    return RosterRow(line, email, name.strip(), team.strip(), timezone, location.strip(), split_tags(tags))
 
 
 def parse_roster(text: str) -> tuple[list[RosterRow], list[RowError]]:
@@ -91,6 +101,7 @@ def parse_roster(text: str) -> tuple[list[RosterRow], list[RowError]]:
             values["team"],
             values["timezone"],
             values.get("location", ""),
+            values.get("tags", ""),
         )
         if isinstance(result, RowError):
             errors.append(result)
@@ -102,13 +113,12 @@ def parse_roster(text: str) -> tuple[list[RosterRow], list[RowError]]:
     return rows, errors
 
 
-def in_audience(programme: Programme, email: str, team: str) -> bool:
+def in_audience(programme: Programme, email: str, team: str, tags: Iterable[str] = ()) -> bool:
+    """Everyone, unless the audience names teams, tags or addresses: then anyone matching one of them."""
     aud = programme.audience
-    if email in aud.emails:
-        return True
-    if aud.teams:
-        return team in aud.teams
-    return aud.everyone and not aud.emails
+    if aud.teams or aud.tags or aud.emails:
+        return email in aud.emails or team in aud.teams or bool(set(aud.tags) & set(tags))
+    return aud.everyone
 
 
 @dataclass(frozen=True)
@@ -124,56 +134,98 @@ async def upsert_people(
     now: datetime,
     *,
     consent_how: str,
+    initial_status: PersonStatus = PersonStatus.ACTIVE,
 ) -> UpsertResult:
     """Create or update people by email and enrol each in the programmes whose audience fits.
 
-    `consent_how` records how consent was obtained (e.g. "import:hr-2026.csv"); people who left or
-    were suppressed are updated but not re-activated.
+    New people start `initial_status`: active with consent recorded (`consent_how`, e.g.
+    "import:hr-2026.csv" for a pre-consented list), or invited (consent comes when they accept).
+    Existing people keep their status (left and suppressed people are never re-activated). Bulk
+    statements throughout: 100 000 rows take seconds, not minutes.
     """
     programmes = list(programmes)
-    emails = [r.email for r in rows]
-    existing = {
-        p.email: p for p in (await session.exec(select(Person).where(col(Person.email).in_(emails)))).all()
-    }
     created = updated = 0
-    for r in rows:
-        person = existing.get(r.email)
-        if person is None:
-            person = Person(
-                email=r.email,
-                name=r.name,
-                team=r.team,
-                timezone=r.timezone,
-                location=r.location,
-                status=PersonStatus.ACTIVE,
-                consent_at=now,
-                consent_how=consent_how,
-                consent_text_version="v1",
-                created_at=now,
-            )
-            session.add(person)
-            created += 1
-        else:
-            person.name, person.team, person.timezone = r.name or person.name, r.team, r.timezone
-            person.location = r.location or person.location
-            updated += 1
-    await session.flush()
-    ids = {
-        p.email: p.id for p in (await session.exec(select(Person).where(col(Person.email).in_(emails)))).all()
-    }
-    enrolments = [
-        {"person_id": ids[r.email], "programme": prog.key, "joined_at": now, "silent_rounds": 0}
-        for r in rows
-        for prog in programmes
-        if in_audience(prog, r.email, r.team) and ids.get(r.email) is not None
-    ]
-    await insert_ignore(session, Enrolment, enrolments)
-    session.add_all(
-        Audit(person_id=ids[r.email], action="consent", detail=consent_how, at=now)
-        for r in rows
-        if r.email not in existing
-    )
+    for start in range(0, len(rows), UPSERT_CHUNK):
+        chunk = rows[start : start + UPSERT_CHUNK]
+        found = await _ids(session, [r.email for r in chunk])
+        new = [r for r in chunk if r.email not in found]
+        old = [r for r in chunk if r.email in found]
+        consented = initial_status == PersonStatus.ACTIVE
+        await insert_many(
+            session, Person, [_new_person(r, now, consent_how, initial_status, consented) for r in new]
+        )
+        if old:
+            await session.exec(_UPDATE_PERSON, params=[_changed(r, found[r.email]) for r in old])
+        ids = {**found, **await _ids(session, [r.email for r in new])}
+        enrolments = [
+            {"person_id": ids[r.email], "programme": prog.key, "joined_at": now, "silent_rounds": 0}
+            for r in chunk
+            for prog in programmes
+            if in_audience(prog, r.email, r.team, r.tags)
+        ]
+        await insert_ignore_many(session, Enrolment, enrolments)
+        action = "consent" if consented else "invited"
+        await insert_many(
+            session,
+            Audit,
+            [{"person_id": ids[r.email], "action": action, "detail": consent_how, "at": now} for r in new],
+        )
+        created += len(new)
+        updated += len(old)
     return UpsertResult(created, updated)
+
+
+UPSERT_CHUNK = 2000
+_PERSON = table_of(Person)
+_UPDATE_PERSON = (
+    update(_PERSON)
+    .where(_PERSON.c.id == bindparam("pid"))
+    .values(
+        name=bindparam("new_name"),
+        team=bindparam("new_team"),
+        timezone=bindparam("new_timezone"),
+        location=bindparam("new_location"),
+        tags=bindparam("new_tags"),
+    )
+)
+
+
+async def _ids(session: AsyncSession, emails: Sequence[str]) -> dict[str, int]:
+    if not emails:
+        return {}
+    rows = await session.exec(select(Person.email, Person.id).where(col(Person.email).in_(emails)))
+    return {email: int(pid) for email, pid in rows.all() if pid is not None}
+
+
+def _new_person(
+    r: RosterRow, now: datetime, consent_how: str, status: PersonStatus, consented: bool
+) -> dict[str, object]:
+    return {
+        "email": r.email,
+        "name": r.name,
+        "team": r.team,
+        "location": r.location,
+        "tags": ",".join(r.tags),
+        "timezone": r.timezone,
+        "status": status,
+        "consent_at": now if consented else None,
+        "consent_how": consent_how if consented else "",
+        "consent_text_version": CONSENT_TEXT_VERSION if consented else "",
+        "sharing": Sharing.PEERS,
+        "bounce_score": 0,
+        "created_at": now,
+    }
+
+
+def _changed(r: RosterRow, person_id: int) -> dict[str, object]:
+    return {
+        "pid": person_id,
+        "new_name": r.name,
+        "new_team": r.team,
+        "new_timezone": r.timezone,
+        "new_location": r.location,
+        "new_tags": ",".join(r.tags),
+    }
 
 
 async def set_status(

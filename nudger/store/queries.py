@@ -44,5 +44,29 @@ async def insert_ignore(
     return ids
 
 
+def _insert(session: AsyncSession, table: Table) -> Any:
+    if dialect_name(session) == "postgresql":
+        return pg_insert(table)
+    return sqlite_insert(table)
+
+
+async def insert_many(session: AsyncSession, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk insert (one executemany: far faster than ORM objects for large batches)."""
+    if rows:
+        await session.exec(_insert(session, _table(model)), params=list(rows))
+
+
+async def insert_ignore_many(
+    session: AsyncSession, model: type[SQLModel], rows: Sequence[dict[str, Any]]
+) -> None:
+    """Bulk insert, skipping rows that violate a unique constraint (no ids returned)."""
+    if rows:
+        await session.exec(_insert(session, _table(model)).on_conflict_do_nothing(), params=list(rows))
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    return _table(model)
+
+
 def dialect_name(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "sqlite"

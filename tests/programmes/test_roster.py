@@ -252,3 +252,51 @@ def test_rows_that_could_not_be_mailed_are_refused_at_import(row: str, message: 
     assert rows == []
     assert len(errors) == 1
     assert message in str(errors[0])
+
+
+async def test_bulk_upsert_with_tags_on_sqlite_and_postgresql(db_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from sqlmodel import select
+
+    from nudger.config import Programme
+    from nudger.programmes.roster import upsert_people
+    from nudger.store.db import make_engine, make_sessionmaker, migrate, transaction
+    from nudger.store.models import Audit, Enrolment, Person
+
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    text = "email,name,team,timezone,tags\n" + "".join(
+        f"p{i}@corp.test,P {i},T{i % 3},UTC,{'mentor;new' if i % 2 else 'new'}\n" for i in range(2500)
+    )
+    rows, errors = parse_roster(text)
+    assert errors == []
+    mentors = Programme.model_validate(
+        {
+            "key": "mentors",
+            "name": "Mentors",
+            "audience": {"tags": ["mentor"]},
+            "questions": [{"text": "Why?"}],
+        }
+    )
+    everyone = Programme.model_validate({"key": "all", "name": "All", "questions": [{"text": "Why?"}]})
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    try:
+        await migrate(engine)
+        for _ in range(2):  # importing twice creates once, then updates
+            async with transaction(sessions) as session:
+                result = await upsert_people(
+                    session, rows, [mentors, everyone], now, consent_how="import:test"
+                )
+        assert (result.created, result.updated) == (0, 2500)
+        async with sessions() as session:
+            people = (await session.exec(select(Person))).all()
+            enrolments = (await session.exec(select(Enrolment.programme))).all()
+            audits = (await session.exec(select(Audit.action))).all()
+        assert len(people) == 2500
+        assert {p.tags for p in people} == {"mentor,new", "new"}
+        assert enrolments.count("all") == 2500
+        assert enrolments.count("mentors") == 1250
+        assert audits.count("consent") == 2500  # one consent record per person, not per import
+    finally:
+        await engine.dispose()
