@@ -159,8 +159,16 @@ def people_import(
     config: ConfigOption = DEFAULT_CONFIG,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the file; change nothing.")] = False,
     source: Annotated[str, typer.Option(help="Where consent was recorded (kept in the audit).")] = "",
+    invite: Annotated[
+        bool,
+        typer.Option(
+            "--invite",
+            help="New people are invited (they join by saying yes; see `people invite`), not pre-consented.",
+        ),
+    ] = False,
 ) -> None:
     """Upsert people from a CSV and enrol them in the programmes whose audience fits."""
+    from nudger.programmes.consent import import_invited
     from nudger.programmes.roster import parse_roster, upsert_people
 
     settings = settings_or_exit(config)
@@ -175,28 +183,36 @@ def people_import(
         console.print(f"{len(rows)} valid row(s), {len(errors)} error(s); nothing changed (dry run)")
         raise typer.Exit(1 if errors else 0)
 
-    async def _go() -> tuple[int, int]:
-        created = updated = 0
+    async def _go() -> tuple[int, int, int]:
+        created = updated = invited = 0
         async with database(settings) as sessions:
             with _progress() as progress:
                 task = progress.add_task("importing", total=len(rows))
                 for start in range(0, len(rows), 1000):
                     chunk = rows[start : start + 1000]
                     async with transaction(sessions) as session:
-                        result = await upsert_people(
-                            session,
-                            chunk,
-                            settings.programmes,
-                            now_utc(),
-                            consent_how=f"import:{source or csv_path.name}",
-                        )
+                        if invite:
+                            result, new = await import_invited(
+                                session, chunk, settings.programmes, now_utc(), source=source or csv_path.name
+                            )
+                            invited += new
+                        else:
+                            result = await upsert_people(
+                                session,
+                                chunk,
+                                settings.programmes,
+                                now_utc(),
+                                consent_how=f"import:{source or csv_path.name}",
+                            )
                     created += result.created
                     updated += result.updated
                     progress.advance(task, len(chunk))
-        return created, updated
+        return created, updated, invited
 
-    created, updated = run(_go())
+    created, updated, invited = run(_go())
     console.print(f"created {created}, updated {updated}, {len(errors)} line(s) with errors")
+    if invite:
+        console.print(f"{invited} new people invited: send the invitations with `nudger people invite --all`")
     if errors:
         raise typer.Exit(1)
 
@@ -267,8 +283,12 @@ def people_add(
     team: str = "",
     timezone: str = "UTC",
     location: str = "",
+    invite: Annotated[
+        bool, typer.Option("--invite", help="Invite them (they join by saying yes) instead of adding them.")
+    ] = False,
 ) -> None:
-    """Add (or update) one person, recorded as consented by the admin."""
+    """Add (or update) one person, recorded as consented by the admin (or, with --invite, invited)."""
+    from nudger.programmes.consent import import_invited
     from nudger.programmes.roster import RowError, upsert_people, validate_person
 
     settings = settings_or_exit(config)
@@ -278,10 +298,45 @@ def people_add(
 
     async def _go() -> None:
         async with database(settings) as sessions, transaction(sessions) as session:
-            await upsert_people(session, [row], settings.programmes, now_utc(), consent_how="cli:add")
+            if invite:
+                await import_invited(session, [row], settings.programmes, now_utc(), source="cli:add")
+            else:
+                await upsert_people(session, [row], settings.programmes, now_utc(), consent_how="cli:add")
 
     run(_go())
-    console.print(f"added {row.email}")
+    console.print(f"{'invited' if invite else 'added'} {row.email}")
+
+
+@people_app.command("invite")
+def people_invite(
+    emails: Annotated[list[str] | None, typer.Argument(help="Invite these people (or use --all).")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    everyone: Annotated[bool, typer.Option("--all", help="Everyone whose status is `invited`.")] = False,
+) -> None:
+    """Email the invitation (double opt-in) to people with status `invited`.
+
+    Each person gets this version of the invitation once: running it again sends nothing new. They join
+    by replying "yes" or with the link in it (when service.base_url is set).
+    """
+    from nudger.app import open_services
+    from nudger.programmes.consent import invite_people
+
+    if everyone == bool(emails):
+        raise fail("name the people to invite, or use --all (not both)")
+    settings = settings_or_exit(config)
+    secrets = secrets_or_exit(settings, config)
+    names = {p.key: p.name for p in settings.programmes}
+
+    async def _go() -> Any:
+        async with open_services(settings, secrets) as s:
+            return await invite_people(
+                s.sessions, s.composer, s.queue, names, s.clock.now(), emails=None if everyone else emails
+            )
+
+    result = run(_go())
+    for address, status in result.not_invited:
+        err.print(f"{address}: not invited ({status})", highlight=False, markup=False)
+    console.print(f"queued {result.queued} invitation(s); {result.already} had this invitation already")
 
 
 def _set_status(
@@ -408,6 +463,31 @@ def worker(
     secrets = secrets_or_exit(settings, config)
     w = build_worker(settings, secrets, burst=burst)
     w.run()
+
+
+@app.command()
+def web(
+    config: ConfigOption = DEFAULT_CONFIG,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default 127.0.0.1; put an HTTPS proxy in front).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8080).")] = None,
+    log_level: str = "INFO",
+) -> None:
+    """Serve the web endpoint: one-click unsubscribe (RFC 8058), pause / resume, joining by invitation."""
+    from nudger.serve import serve_web
+
+    configure_logging(log_level)
+    settings = settings_or_exit(config)
+    secrets = secrets_or_exit(settings, config)
+    if not settings.service.base_url.startswith("https://"):
+        err.print(
+            f"{config}: service.base_url is not an https:// URL, so emails carry no one-click unsubscribe "
+            "(RFC 8058 needs HTTPS); set it to the public address of this endpoint",
+            highlight=False,
+            markup=False,
+        )
+    run(serve_web(settings, secrets, host=host, port=port))
 
 
 @app.command()

@@ -1,7 +1,8 @@
-"""Long-running entry points besides the worker: the SMTP listener and the IMAP poller.
+"""Long-running entry points besides the worker: the SMTP listener, the IMAP poller and the web endpoint.
 
 Lifecycle (after uvicorn): start → serve until SIGINT/SIGTERM sets the stop event → stop accepting →
-let in-flight sessions finish within a bounded grace period → close clients.
+let in-flight sessions finish within a bounded grace period → close clients. The web endpoint is served
+by uvicorn itself, which has that very lifecycle.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from nudger.worker import imap_account, poll_imap
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 10.0
+WEB_HOST = "127.0.0.1"  # behind the HTTPS reverse proxy that `service.base_url` names
+WEB_PORT = 8080
 RECONNECT_DELAYS = (1, 2, 5, 10, 30, 60)
 
 
@@ -72,3 +75,37 @@ async def serve_poller(settings: Settings, secrets: Secrets, *, watch: bool = Fa
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
         return total
+
+
+async def serve_web(
+    settings: Settings, secrets: Secrets, *, host: str | None = None, port: int | None = None
+) -> None:
+    """Serve the web endpoint (one-click unsubscribe, pause / resume, join) until SIGINT/SIGTERM.
+
+    No access log: request paths carry people's tokens. The app logs person ids and actions instead.
+    """
+    import uvicorn
+
+    from nudger.web import create_app
+
+    async with open_services(settings, secrets, use_redis=False) as s:
+        app = create_app(
+            s.sessions,
+            s.keys,
+            s.identity,
+            s.clock,
+            env=s.env,
+            programme_names={key: p.name for key, p in s.programmes.items()},
+        )
+        config = uvicorn.Config(
+            app,
+            host=host or WEB_HOST,
+            port=port if port is not None else WEB_PORT,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            lifespan="off",
+            timeout_graceful_shutdown=int(SHUTDOWN_GRACE),
+        )
+        log.info("serving the web endpoint on %s:%s", config.host, config.port)
+        await uvicorn.Server(config).serve()

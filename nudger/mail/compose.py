@@ -71,10 +71,10 @@ class Composer:
     def render(self, name: str, **context: object) -> tuple[str, str]:
         """(text, html) from `<name>.txt.j2` and `<name>.html.j2`.
 
-        Mail to a person passes `unsubscribe_url` (their manage page) for the footer's link.
+        Mail to a person passes `unsubscribe_url` (their manage page, "" without a base URL): the footer
+        needs it, so a template that includes the footer cannot be rendered without it.
         """
         context.setdefault("service", self.identity.service_name)
-        context.setdefault("unsubscribe_url", "")
         text = self.env.get_template(f"{name}.txt.j2").render(**context)
         html = self.env.get_template(f"{name}.html.j2").render(**context)
         return text, html
@@ -152,8 +152,13 @@ def compose_nudge(
     due_at: datetime,
     closes_at: datetime,
     timezone: str = "UTC",
+    subject_question: str | None = None,
 ) -> Outgoing:
-    """A nudge; the reply deadline is shown in the recipient's own timezone."""
+    """A nudge; the reply deadline is shown in the recipient's own timezone.
+
+    `subject_question` is the round's general wording: a follow-up's personal wording (quoting the
+    person's earlier answer) goes in the body only, never in the Subject.
+    """
     text, html = c.render(
         "nudge",
         first_name=first_name(recipient.name),
@@ -168,7 +173,7 @@ def compose_nudge(
         _Mail(
             kind="nudge",
             key=outbox_key,
-            subject=f"{programme_name}: {question}"[:200],
+            subject=f"{programme_name}: {subject_question or question}"[:200],
             text=text,
             html=html,
             reply_token=c.keys.token(TokenKind.NUDGE, nudge_id, (closes_at + LATE_REPLIES).date()),
@@ -199,6 +204,7 @@ def compose_reminder(
     text, html = c.render(
         "reminder",
         first_name=first_name(recipient.name),
+        unsubscribe_url=c.unsubscribe_url(recipient.person_id),
         programme=programme_name,
         question=question,
         closes_at=closes_at.astimezone(ZoneInfo(timezone)),
@@ -239,6 +245,7 @@ def compose_check_in(
     text, html = c.render(
         "check_in",
         first_name=first_name(recipient.name),
+        unsubscribe_url=c.unsubscribe_url(recipient.person_id),
         programme=programme_name,
         silent_rounds=silent_rounds,
     )
@@ -405,6 +412,9 @@ def compose_notice(
 
 #: the List-Id of invitations; their reply address and join link do not expire (a late "yes" is welcome)
 INVITE_LIST = "invitations"
+#: the version of what people are told when they consent (the invitation, the footers, the pages):
+#: recorded with each consent; bump it when that text changes (it also re-invites those not yet in)
+CONSENT_TEXT_VERSION = "v1"
 
 
 def compose_invite(

@@ -24,18 +24,17 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from nudger.mail.compose import Composer, Recipient, compose_invite
+from nudger.config import Programme
+from nudger.mail.compose import CONSENT_TEXT_VERSION, Composer, Recipient, compose_invite
 from nudger.mail.outbox import add_to_outbox
 from nudger.programmes.commands import DEFAULT_PAUSE_DAYS
-from nudger.programmes.roster import normalise_email, set_status
+from nudger.programmes.roster import RosterRow, UpsertResult, normalise_email, set_status, upsert_people
 from nudger.queue import Queue
 from nudger.store.db import SessionMaker, transaction
 from nudger.store.models import Audit, Enrolment, Outbox, Person, PersonStatus
 
 log = logging.getLogger(__name__)
 
-#: the version of the invitation and consent text; bump it when what people are told changes
-CONSENT_TEXT_VERSION = "v1"
 INVITE_BATCH = 500
 #: people who are in (or on a break): joining again changes nothing
 _IN = frozenset({PersonStatus.ACTIVE, PersonStatus.PAUSED})
@@ -162,13 +161,33 @@ async def _activate(
     )
 
 
-async def mark_invited(session: AsyncSession, emails: Sequence[str], now: datetime, *, how: str) -> int:
-    """Turn people just created by an import into invitees: status `invited`, no consent recorded.
+async def import_invited(
+    session: AsyncSession,
+    rows: Sequence[RosterRow],
+    programmes: Sequence[Programme],
+    now: datetime,
+    *,
+    source: str,
+) -> tuple[UpsertResult, int]:
+    """`upsert_people`, but people new to the roster become invitees (no consent yet); people already
+    on it keep their status. Returns the upsert's result and how many were invited."""
+    emails = [r.email for r in rows]
+    known = set((await session.exec(select(Person.email).where(col(Person.email).in_(emails)))).all())
+    how = f"invite:{source}"
+    result = await upsert_people(session, rows, programmes, now, consent_how=how)
+    invited = await mark_invited(session, [e for e in emails if e not in known], now, how=how)
+    return result, invited
 
-    For `people import --invite` until `upsert_people` can create them so: the consent audit rows it
-    wrote for them in this same transaction are taken back (they never said yes). Returns how many.
+
+async def mark_invited(session: AsyncSession, emails: Sequence[str], now: datetime, *, how: str) -> int:
+    """Turn people just created (at `now`, in this transaction) into invitees: status `invited`, no
+    consent recorded. Returns how many.
+
+    Until `upsert_people` can create people so, the consent audit rows it wrote for them a moment ago
+    are taken back here, in the same transaction: they never said yes.
     """
     emails = [normalise_email(e) for e in emails]
+    await session.flush()
     people = (await session.exec(select(Person).where(col(Person.email).in_(emails)))).all()
     ids = [p.id for p in people if p.id is not None]
     for person in people:
