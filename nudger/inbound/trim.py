@@ -36,7 +36,8 @@ from nudger.inbound.trim_headers import Event, detect
 from nudger.inbound.trim_lines import BLANK, QUOTED, TEXT, Lines, normalise_newlines
 
 MIN_QUESTION_CHARS = 12
-MAX_QUESTION_TOKENS = 300
+MAX_QUESTION_TOKENS = 60
+QUESTION_WINDOW = 20_000  # a question left in sits near the top; bounding the search keeps it linear
 MAX_SIGNATURE_LINES = 6
 _DASH_TRIM = "-‐‑‒–—― \t"
 _MANY_NEWLINES_RE = re.compile(r"\n{3,}")
@@ -182,7 +183,8 @@ def _assemble(reply: _Reply, cut: int) -> tuple[str, list[str]]:
 
 
 def _find_question(text: str, question: str) -> tuple[int, int] | None:
-    """Span of `question` inside `text`: exact first, then case- and whitespace-insensitive."""
+    """Span of `question` inside `text`: exact first, then case- and whitespace-insensitive (within the
+    first `QUESTION_WINDOW` characters, on at most `MAX_QUESTION_TOKENS` words)."""
     wanted = question.strip()
     if len(wanted) < MIN_QUESTION_CHARS:
         return None
@@ -191,7 +193,7 @@ def _find_question(text: str, question: str) -> tuple[int, int] | None:
         return position, position + len(wanted)
     tokens = wanted.split()[:MAX_QUESTION_TOKENS]
     pattern = re.compile(r"(?<!\S)" + r"\s+".join(map(re.escape, tokens)) + r"(?!\S)", re.IGNORECASE)
-    match = pattern.search(text)
+    match = pattern.search(text, 0, QUESTION_WINDOW)
     return (match.start(), match.end()) if match else None
 
 

@@ -65,6 +65,7 @@ MIN_UNDERSCORES = 10
 MIN_RULE_CHARS = 4
 RULE_LOOKAHEAD = 3
 MAX_MARKER_CHARS = 200
+MAX_INNER_OPENERS = 3  # openers tried inside one line (keeps "on on on … wrote:" linear)
 
 _COLONS = (":", "：")
 _HEADER_LAST_CHARS = ":：*" + DASHES
@@ -223,7 +224,9 @@ def _spread_header_end(lines: Lines, index: int) -> int | None:
 
 def _inner_header_column(stripped: str) -> int:
     """ "Thanks! On Wed, Apr 4, 2012 at 3:59 PM, Bob <b@x> wrote:" → where the header starts (0: none)."""
-    for match in _INNER_OPENER_RE.finditer(stripped, 1):
+    for attempt, match in enumerate(_INNER_OPENER_RE.finditer(stripped, 1)):
+        if attempt >= MAX_INNER_OPENERS:
+            break
         bare, dashed = _unwrap(stripped[match.start() :])
         if _is_header(fold(bare), _Start.OPENER, dashed):
             return match.start()
