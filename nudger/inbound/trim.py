@@ -77,16 +77,17 @@ class _Reply:
 # ------------------------------------------------------------------------------------------------ scan
 
 
-def _answers_inline(lines: Lines, start: int) -> bool:
-    """After a quote header: quoted lines first, then the person's own text (before any other history)?"""
+def _inline_answer(lines: Lines, start: int) -> int:
+    """After a quote header: quoted lines first, then the person's own text, before any other history?
+    The index of that first line of their own (an inline or bottom answer), else -1."""
     first = lines.next_nonblank(start)
     if first >= lines.size or lines.kinds[first] != QUOTED:
-        return False
+        return -1
     for index in range(first, lines.size):
         if lines.kinds[index] != TEXT or is_mobile_footer(lines.stripped[index]):
             continue
-        return detect(lines, index, has_text_above=True) is None
-    return False
+        return index if detect(lines, index, has_text_above=True) is None else -1
+    return -1
 
 
 def _scan(reply: _Reply) -> _Cut:
@@ -106,12 +107,13 @@ def _scan(reply: _Reply) -> _Cut:
             return _Cut(index)
         if found.split:
             reply.split_line(index, found.split)
-        if not _answers_inline(lines, found.end + 1):
+        answer = _inline_answer(lines, found.end + 1)
+        if answer < 0:
             return _Cut(index + 1 if found.split else index)
         for header_line in range(index + bool(found.split), found.end + 1):
             lines.removed[header_line] = True
-        resume = found.end + 1
-        has_text = has_text or bool(found.split)
+        resume = answer + 1  # that line was just checked: it is the person's own text
+        has_text = True
     return _Cut(lines.size)
 
 

@@ -341,6 +341,8 @@ def _history_follows(lines: Lines, index: int) -> bool:
     after = lines.next_nonblank(index + 1)
     if after >= lines.size or after > index + RULE_LOOKAHEAD or lines.kinds[after] != TEXT:
         return False
+    if _is_rule(lines.stripped[after], 1):
+        return False  # another rule: it will be judged on its own
     if block_end(lines, after) is not None:
         return True
     caption = _caption(lines.stripped[after])
@@ -362,7 +364,7 @@ def marker(lines: Lines, index: int) -> Found | None:
     if caption in FORWARD_CAPTIONS:
         return Found(Event.FORWARD, index, index)
     if caption in ORIGINAL_CAPTIONS or (
-        decorated and any(phrase in caption for phrase in REPLY_ABOVE_PHRASES)
+        decorated and caption and any(phrase in caption for phrase in REPLY_ABOVE_PHRASES)
     ):
         return Found(Event.SEPARATOR, index, index)
     if caption or not decorated:
@@ -412,6 +414,8 @@ def detect(lines: Lines, index: int, has_text_above: bool) -> Found | None:
         found = _signature(lines, index, has_text_above)
     if found is None and (stripped[0] in _RULE_CHARS or stripped[-1] in ":："):
         found = marker(lines, index)
+        if found is None and _is_rule(stripped, 1):
+            return None  # a bare rule starts nothing else
     if found is None and (":" in stripped[: MAX_FIELD_LABEL + 8] or "：" in stripped[: MAX_FIELD_LABEL + 8]):
         found = _block(lines, index)
     return found or quote_header(lines, index)

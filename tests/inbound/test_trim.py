@@ -365,13 +365,36 @@ def test_one_megabyte_reply_trims_in_well_under_a_second() -> None:
         "x" * 1_000_000,
         "-" * 500_000,
         "w " * 300_000,
+        ("on " * 150 + "wrote:\n> q\nanswer\n") * 1_000,
+        "On 10 Mar 2025 at 08:00, Anna wrote:\n> q\nanswer\n" * 8_000,
+        "Sent from my iPhone\n> q\n" * 15_000,
+        ("-" * 40 + "\n") * 10_000,
     ],
-    ids=["on-lines", "wrote-lines", "from-lines", "headers", "colons", "long-line", "dashes", "words"],
+    ids=[
+        "on-lines",
+        "wrote-lines",
+        "from-lines",
+        "headers",
+        "colons",
+        "long-line",
+        "dashes",
+        "words",
+        "inner-openers",
+        "inline-answers",
+        "footers-and-quotes",
+        "rules",
+    ],
 )
 def test_hostile_shapes_stay_linear(text: str) -> None:
     started = time.perf_counter()
     trim_reply(text, question="w w w w w w w w x")
     assert time.perf_counter() - started < 1.0  # quadratic behaviour would take minutes at these sizes
+
+
+def test_a_long_question_on_repetitive_text_stays_linear() -> None:
+    started = time.perf_counter()
+    trim_reply("w " * 300_000, question="w " * 299 + "x")
+    assert time.perf_counter() - started < 1.0
 
 
 @settings(max_examples=200, deadline=None, database=None)
