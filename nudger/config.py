@@ -247,13 +247,31 @@ def _one_line(value: str) -> str:
 
 
 class Question(_Model):
+    """A question of the bank. A follow-up refers back to the person's own answer `follows_up_weeks`
+    weeks earlier: "{earlier}" in its text is replaced by the start of that answer; people without one
+    get `fallback` instead (and circles see the fallback too)."""
+
     text: str = Field(min_length=3, max_length=1000)
     theme: Literal["reflect", "apply", "share", "connect"] = "reflect"
+    follows_up_weeks: int = Field(default=0, ge=0, le=52)
+    fallback: str = ""
 
-    @field_validator("text")
+    @field_validator("text", "fallback")
     @classmethod
     def _text(cls, v: str) -> str:
-        return _one_line(v)  # it becomes part of a Subject: line breaks are folded into spaces
+        return _one_line(v) if v else v  # it becomes part of a Subject: line breaks are folded into spaces
+
+    @model_validator(mode="after")
+    def _follow_up(self) -> Question:
+        if self.follows_up_weeks and "{earlier}" not in self.text:
+            raise ValueError('a follow-up question needs "{earlier}" in its text')
+        if self.follows_up_weeks and not self.fallback:
+            raise ValueError("a follow-up question needs a fallback for people with no earlier answer")
+        return self
+
+    def for_circle(self) -> str:
+        """The wording shown to a circle (no one's earlier answer in it)."""
+        return self.fallback if self.follows_up_weeks else self.text
 
 
 def _weekday_name(v: str) -> str:

@@ -109,10 +109,12 @@ async def _group_round(
             seed=round_id,
         )
         name = programme.name if programme else rnd.programme
+        asked = next((q for q in programme.questions if q.text == rnd.question), None) if programme else None
+        question = asked.for_circle() if asked else rnd.question  # a follow-up's generic wording
         mails: list[Outgoing] = await tally_round(session, rnd, programme, composer, now) if programme else []
         for number, group in enumerate(groups, start=1):
             mails += await _create_circle(
-                session, rnd, number, [by_person[p] for p in group], name, composer, now
+                session, rnd, number, [by_person[p] for p in group], name, question, composer, now
             )
         queued = await add_to_outbox(session, mails, now)
     await queue.send_mail(queued)
@@ -126,11 +128,12 @@ async def _create_circle(
     number: int,
     answers: Sequence[Answer],
     programme_name: str,
+    question: str,
     composer: Composer,
     now: datetime,
 ) -> list[Outgoing]:
     root = composer.message_id(f"circle:{rnd.id}:{number}")
-    subject = circle_subject(programme_name, rnd.question)
+    subject = circle_subject(programme_name, question)
     circle = Circle(
         round_id=rnd.id or 0, number=number, root_message_id=root, subject=subject, created_at=now
     )
@@ -156,7 +159,7 @@ async def _create_circle(
                 recipient=Recipient(person.id or 0, person.email, person.name),
                 subject=subject,
                 root_message_id=root,
-                question=rnd.question,
+                question=question,
                 programme_name=programme_name,
                 others=[reflections[a.person.id] for a in answers if a is not answer],
                 own=reflections[person.id],

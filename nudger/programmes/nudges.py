@@ -19,9 +19,10 @@ from sqlalchemy import and_, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from nudger.config import Programme
+from nudger.config import Programme, Question
 from nudger.mail.compose import Composer, Recipient, compose_nudge, compose_reminder
 from nudger.mail.outbox import add_to_outbox
+from nudger.programmes.follow_up import personal_question
 from nudger.programmes.schedule import (
     PlannedSend,
     RoundPlan,
@@ -29,14 +30,16 @@ from nudger.programmes.schedule import (
     choose_question,
     local_iso,
     next_working_day,
+    period_of,
     periods_between,
     periods_to_plan,
     plan_round,
     round_window,
+    week_start,
 )
 from nudger.queue import Queue
 from nudger.store.db import SessionMaker, transaction
-from nudger.store.models import Enrolment, Nudge, NudgeStatus, Person, PersonStatus, Round
+from nudger.store.models import Enrolment, Nudge, NudgeStatus, Person, PersonStatus, Reply, Round
 from nudger.store.queries import insert_ignore
 
 log = logging.getLogger(__name__)
@@ -271,6 +274,8 @@ async def _write_nudges(
     now: datetime,
 ) -> list[tuple[int, datetime]]:
     queued: list[tuple[int, datetime]] = []
+    question = question_of(prog, rnd.question)
+    earlier = await _earlier_answers(session, prog, rnd, question, [s.person_id for s in sends])
     for send in sends:
         person = people[send.person_id]
         key = f"nudge:{rnd.id}:{send.person_id}"
@@ -292,7 +297,10 @@ async def _write_nudges(
                 recipient=Recipient(send.person_id, person.email, person.name),
                 programme_name=prog.name,
                 programme_key=prog.key,
-                question=rnd.question,
+                question=personal_question(question, earlier.get(send.person_id))
+                if question
+                else rnd.question,
+                subject_question=question.for_circle() if question else rnd.question,
                 due_at=send.due_at,
                 closes_at=rnd.closes_at,
                 timezone=person.timezone,
@@ -305,6 +313,29 @@ async def _write_nudges(
             continue
         queued += await add_to_outbox(session, [mail], now, send_at=send.due_at)
     return queued
+
+
+def question_of(prog: Programme, text: str) -> Question | None:
+    """The bank entry a round asked (None if the bank has changed since)."""
+    return next((q for q in prog.questions if q.text == text), None)
+
+
+async def _earlier_answers(
+    session: AsyncSession, prog: Programme, rnd: Round, question: Question | None, person_ids: Sequence[int]
+) -> dict[int, str]:
+    """For a follow-up question: each person's answer to the round `follows_up_weeks` earlier."""
+    if question is None or not question.follows_up_weeks or not person_ids:
+        return {}
+    earlier = period_of(week_start(rnd.period) - timedelta(weeks=question.follows_up_weeks))
+    rows = await session.exec(
+        select(Reply.person_id, Reply.text)
+        .join(Nudge, col(Nudge.id) == col(Reply.nudge_id))
+        .join(Round, col(Round.id) == col(Nudge.round_id))
+        .where(col(Round.programme) == prog.key, col(Round.period) == earlier)
+        .where(col(Reply.person_id).in_(person_ids))
+        .order_by(col(Reply.id))
+    )
+    return {person_id: text for person_id, text in rows.all()}  # the latest answer wins
 
 
 def _reminder_query(prog: Programme, now: datetime) -> Any:
@@ -344,7 +375,7 @@ async def plan_reminders(
                     recipient=Recipient(person.id or 0, person.email, person.name),
                     programme_name=prog.name,
                     programme_key=prog.key,
-                    question=rnd.question,
+                    question=q.for_circle() if (q := question_of(prog, rnd.question)) else rnd.question,
                     now=now,
                     closes_at=rnd.closes_at,
                     timezone=person.timezone,
