@@ -66,10 +66,14 @@ def test_example_config_loads_and_validates(tmp_path: Path) -> None:
     assert plain.inbound.imap is None  # listener only, until the admin switches IMAP on
     assert plain.inbound.listener is not None
     settings = load_settings(with_imap_enabled(tmp_path))
-    assert [p.key for p in settings.programmes] == ["weekly-reflection"]
+    assert [p.key for p in settings.programmes] == ["weekly-reflection", "new-managers"]
     prog = settings.programme("weekly-reflection")
     assert (prog.schedule.weekday, prog.schedule.time) == ("tue", "10:00")
-    assert len(prog.questions) == 4
+    assert len(prog.questions) == 5
+    assert prog.reminder is not None
+    assert prog.questions[-1].follows_up_weeks == 2
+    managers = settings.programme("new-managers")
+    assert (managers.schedule.every, managers.audience.tags) == ("2 weeks", ["new-manager"])
     assert settings.smtp.port == 587
     assert settings.smtp.tls == TlsMode.STARTTLS
     assert settings.inbound.imap is not None
