@@ -17,6 +17,8 @@
 - ProtonMail: ``.protonmail_quote``; signature ``.protonmail_signature_block``.
 - Zimbra: ``hr#zwchr`` and ``[data-marker=__DIVIDER__]`` (stop), ``[data-marker=__QUOTED_TEXT__]``,
   ``__HEADERS__``, ``__SIG_PRE__``.
+- GMX / Web.de ``[name=quote]``; Spark ``[name=messageReplySection]`` and its signature section;
+  Samsung Email ``#composer_signature`` (only if it holds just an app footer).
 - Zoho ``.zmail_extra``, Tutanota ``.tutanota_quote``, Mailspring ``.gmail_quote_attribution``.
 
 OWA prefixes copied markup with ``x_`` (``x_divRplyFwdMsg``, ``x_gmail_quote``); the prefix is ignored.
@@ -68,7 +70,8 @@ _STOP_IDS = frozenset(
 )
 _STOP_CLASSES = frozenset({"outlookmessageheader"})
 _STOP_MARKERS = frozenset({"__divider__"})
-_FOOTER_IDS = frozenset({"applemailsignature"})
+_FOOTER_IDS = frozenset({"applemailsignature", "composer_signature"})
+_SKIP_NAMES = frozenset({"quote", "quoted-content", "messagereplysection", "messagesignaturesection"})
 _OUTLOOK_BOX_STYLES = ("border-top:solid#e1e1e1", "border-top:solid#b5c4df")
 
 
@@ -97,6 +100,8 @@ def role(tag: str, attrs: Attrs) -> Role:
         return Role.STOP
     if classes & _SKIP_CLASSES or ident in _SKIP_IDS or marker in _SKIP_MARKERS:
         return Role.SKIP
+    if attr(attrs, "name").lower() in _SKIP_NAMES or any(name.endswith("yahoo_quoted") for name in classes):
+        return Role.SKIP  # GMX / Web.de, Spark; Yahoo's nested "ydp…yahoo_quoted"
     if attr(attrs, "data-smartmail") == "gmail_signature":
         return Role.SKIP
     if tag == "blockquote" and (classes & _BLOCKQUOTE_CLASSES or attr(attrs, "type").lower() == "cite"):

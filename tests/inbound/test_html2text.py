@@ -113,6 +113,29 @@ ZIMBRA = (
     f'<div data-marker="__HEADERS__"><b>From: </b>"Nudger" &lt;{ADDR}&gt;</div><br>{QUESTION}</div>'
     "</body></html>"
 )
+GMX = (
+    '<html><body><div style="font-family: Verdana"><div>Ich habe den Lasttest ausgelassen.</div>'
+    '<div name="quote" style="margin:10px 5px 5px 10px"><div style="margin:0 0 10px 0;"><b>Gesendet:</b>'
+    f" Montag, 10. März 2025 um 08:00 Uhr<br><b>Von:</b> Nudger &lt;{ADDR}&gt;</div>"
+    f'<div name="quoted-content">{QUESTION}</div></div></div></body></html>'
+)
+SPARK = (
+    '<div dir="auto">I skipped the load test.</div><div name="messageSignatureSection"><br>'
+    '<div class="matchFont">Sent with Spark</div></div><div name="messageReplySection">On 10 Mar 2025, '
+    f'08:00 +0000, Nudger &lt;{ADDR}&gt;, wrote:<br><blockquote type="cite">{QUESTION}</blockquote></div>'
+)
+SAMSUNG = (
+    '<div dir="auto">I skipped the load test.</div><div dir="auto"><br></div>'
+    '<div id="composer_signature" dir="auto"><div style="font-size:85%" dir="auto">Sent from my Galaxy</div>'
+    '</div><div dir="auto"><br></div><div align="left" dir="auto"><div>-------- Original message --------'
+    f"</div><div>From: Nudger &lt;{ADDR}&gt; </div><div>Date: 10/03/2025 08:00 (GMT+00:00) </div>"
+    f"<div>Subject: {QUESTION} </div><div><br></div>{QUESTION}</div>"
+)
+YAHOO_NESTED = (
+    '<div class="ydp7c1yahoo-style-wrap">I skipped the load test.</div>'
+    '<div id="ydp9f0yahoo_quoted_55" class="ydp9f0yahoo_quoted"><div>On Monday, Nudger wrote:</div>'
+    f"{QUESTION}</div>"
+)
 ZOHO = (
     "<div>I skipped the load test.</div><br>"
     f'<div class="zmail_extra_hr"></div><div class="zmail_extra"><br>{QUESTION}</div>'
@@ -140,6 +163,10 @@ ZOHO = (
         pytest.param(PROTON, "I skipped the load test.", id="proton"),
         pytest.param(ZIMBRA, "I skipped the load test.", id="zimbra"),
         pytest.param(ZOHO, "I skipped the load test.", id="zoho"),
+        pytest.param(GMX, "Ich habe den Lasttest ausgelassen.", id="gmx"),
+        pytest.param(SPARK, "I skipped the load test.", id="spark"),
+        pytest.param(SAMSUNG, "I skipped the load test.", id="samsung"),
+        pytest.param(YAHOO_NESTED, "I skipped the load test.", id="yahoo-nested"),
     ],
 )
 def test_client_html_becomes_the_new_text(html: str, expected: str) -> None:
