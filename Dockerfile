@@ -1,6 +1,7 @@
 # nudger: one image, the command picks the role:
 #   docker run IMAGE worker      (arq worker: sends, processes, plans, groups, reports, polls IMAP)
 #   docker run IMAGE listen      (inbound SMTP listener)
+#   docker run IMAGE web         (one-click unsubscribe, pause/resume/join pages)
 #   docker run IMAGE init        (write config if missing, migrate the database)
 # Configuration: mount config.toml at /config/config.toml; secrets come from environment variables.
 FROM python:3.11-slim
@@ -21,6 +22,6 @@ RUN pip install --no-cache-dir . \
 
 USER nudger
 WORKDIR /data
-EXPOSE 2525
+EXPOSE 2525 8080
 ENTRYPOINT ["nudger"]
 CMD ["worker"]
