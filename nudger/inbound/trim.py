@@ -5,7 +5,8 @@ then four passes run over it:
 
 1. *Scan* top to bottom for where history starts (`trim_headers.detect`): a quote header ("On … wrote:"
    in 19+ languages, wrapped, date- or name-first, sharing a line with the reply), an Outlook
-   "From:/Sent:/To:" block, "-----Original Message-----", a rule of underscores, a signature delimiter.
+   "From:/Sent:/To:" block, "-----Original Message-----", Outlook's rule of underscores, a signature
+   delimiter.
    A quote header followed by quoted lines *and then the person's own text* is an inline (or bottom)
    answer: its header goes, the scan goes on. Anything else cuts: the rest is history. A forward
    caption ("---------- Forwarded message ---------") seen first means a forwarded message, which is

@@ -37,9 +37,10 @@ from nudger.inbound.trim_phrases import (
 MAX_FOOTER_CHARS = 160
 _PRECHECK_CHARS = 40  # longer than any lead or tail
 MAX_DASH_NAME_CHARS = 40
-MAX_DASH_NAME_WORDS = 4
+MAX_DASH_NAME_WORDS = 3
 MAX_SIGNATURE_LINE_CHARS = 60
 MAX_SIGNATURE_DOT_WORDS = 3
+MAX_SIGNATURE_TOKEN_CHARS = 200
 
 _INLINE_LINK_RE = re.compile(r"<https?://[^<>\s]{0,2000}>")
 _TRAILING_LINK_RE = re.compile(r"\s*[<(\[]\s*(?:https?://|mailto:)[^\s<>()\[\]]{0,500}\s*[>)\]]$")
@@ -154,6 +155,8 @@ def is_signature_line(stripped: str) -> bool:
     Short, and not a sentence: no "!" or "?" at the end, and a final "." only on a short line
     ("Lev.", "ACME Inc.").
     """
+    if " " not in stripped:
+        return len(stripped) <= MAX_SIGNATURE_TOKEN_CHARS  # a link, an address, a phone number
     if len(stripped) > MAX_SIGNATURE_LINE_CHARS or stripped.endswith(("!", "?", "！", "？")):
         return False
     return not stripped.endswith((".", "。")) or len(stripped.split()) <= MAX_SIGNATURE_DOT_WORDS
@@ -166,6 +169,8 @@ def is_dash_name(stripped: str) -> bool:
     words = stripped[1:].strip().split()
     if not words or len(words) > MAX_DASH_NAME_WORDS or stripped[1] in DASHES:
         return False
+    if len(words) > 1 and not all(word[0].isupper() for word in words):
+        return False  # "- Anna owns the runbook" is a list item; "-Abhishek Kona" a name
     return all(_NAME_WORD_RE.fullmatch(word) for word in words)
 
 

@@ -13,9 +13,10 @@
 - an Outlook-style **header block** — consecutive "From:/Sent:/To:/Subject:" fields (any order, any of
   19 languages, bold or not, values wrapped), at least two kinds, one of them a sender or a date, and
   an address or a date among the values.
-- a **separator** — "-----Original Message-----" and its translations, a line of underscores, a
-  "reply above this line" banner, or a plain rule when history follows it; a **forward** caption
-  ("---------- Forwarded message ---------", "Begin forwarded message:"); a **signature** delimiter.
+- a **separator** — "-----Original Message-----" and its translations, Outlook's long rule of
+  underscores, a "reply above this line" banner, or any other rule when history follows it; a
+  **forward** caption ("---------- Forwarded message ---------", "Begin forwarded message:"); a
+  **signature** delimiter.
 
 Every check looks at a bounded number of short lines, so a scan over all lines is linear.
 """
@@ -61,7 +62,7 @@ MAX_BLOCK_LINES = 12
 MAX_BLOCK_CONTINUATIONS = 2
 MAX_NAME_CHARS = 80
 MAX_NAME_WORDS = 6
-MIN_UNDERSCORES = 10
+OUTLOOK_UNDERSCORES = 30  # Outlook's rule above its header block is 32 underscores, mailman's 47
 MIN_RULE_CHARS = 4
 RULE_LOOKAHEAD = 3
 MAX_MARKER_CHARS = 200
@@ -369,7 +370,7 @@ def marker(lines: Lines, index: int) -> Found | None:
         return Found(Event.SEPARATOR, index, index)
     if caption or not decorated:
         return None
-    if (stripped[0] == "_" and _is_rule(stripped, MIN_UNDERSCORES)) or (
+    if (stripped[0] == "_" and _is_rule(stripped, OUTLOOK_UNDERSCORES)) or (
         _is_rule(stripped, MIN_RULE_CHARS) and _history_follows(lines, index)
     ):
         return Found(Event.SEPARATOR, index, index)

@@ -212,7 +212,7 @@ _FIELD_WORDS: dict[Field, tuple[str, ...]] = {
     Field.FROM: (
         "from", "von", "de", "da", "van", "från", "fra", "frå", "lähettäjä", "od", "от", "від", "kimden",
         "差出人", "送信者", "发件人", "寄件者", "寄件人", "보낸 사람", "보낸사람",
-        "từ", "feladó", "expeditor",
+        "từ", "feladó", "expeditor", "de la", "από", "מאת", "من", "dari", "nuo", "saatja",
     ),
     Field.DATE: (
         "sent", "date", "gesendet", "datum", "envoyé", "envoyé le", "date d'envoi", "enviado", "enviado el",
@@ -220,20 +220,24 @@ _FIELD_WORDS: dict[Field, tuple[str, ...]] = {
         "skickades", "sendt", "lähetetty", "päivämäärä", "wysłano", "wysłane", "data wysłania", "odesláno",
         "datum odeslání", "отправлено", "дата", "надіслано", "відправлено", "gönderildi", "gönderilme",
         "tarih", "送信日時", "日付", "发送时间", "發送時間", "日期", "寄件日期", "傳送時間", "时间", "時間",
-        "보낸 날짜", "날짜", "đã gửi", "ngày", "elküldve", "dátum", "trimis",
+        "보낸 날짜", "날짜", "đã gửi", "ngày", "elküldve", "dátum", "trimis", "poslano", "odoslané",
+        "изпратено", "saadetud", "išsiųsta", "enviat", "στάλθηκε", "ημερομηνία", "נשלח", "תאריך",
+        "أرسلت", "تاريخ الإرسال", "التاريخ", "dikirim", "tanggal",
     ),
     Field.TO: (
         "to", "an", "à", "a", "para", "aan", "till", "til", "vastaanottaja", "do", "кому", "komu", "kime",
-        "宛先", "收件人", "收件者", "받는 사람", "받는사람", "tới", "címzett", "către",
+        "宛先", "收件人", "收件者", "받는 사람", "받는사람", "tới", "címzett", "către", "za", "до",
+        "adressaat", "kam", "per a", "προς", "אל", "إلى", "kepada",
     ),
     Field.CC: (
         "cc", "bcc", "kopie", "kopia", "kopio", "kopi", "копия", "копія", "bilgi", "抄送", "副本", "참조",
-        "dw", "másolat",
+        "dw", "másolat", "κοιν.", "עותק", "نسخة", "tembusan",
     ),
     Field.SUBJECT: (
         "subject", "betreff", "objet", "asunto", "oggetto", "assunto", "onderwerp", "ämne", "emne", "aihe",
         "temat", "předmět", "тема", "konu", "件名", "主题", "主旨", "主題", "제목", "chủ đề", "tárgy",
-        "subiect",
+        "subiect", "predmet", "zadeva", "teema", "tēma", "assumpte", "θέμα", "נושא", "الموضوع", "perihal",
+        "subjek",
     ),
     Field.OTHER: ("reply-to", "antwort an", "répondre à", "responder a", "importance", "wichtigkeit"),
 }  # fmt: skip
