@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Iterator
 
 from nudger.app import open_services
 from nudger.config import Secrets, Settings
@@ -82,11 +83,18 @@ async def serve_web(
 ) -> None:
     """Serve the web endpoint (one-click unsubscribe, pause / resume, join) until SIGINT/SIGTERM.
 
-    No access log: request paths carry people's tokens. The app logs person ids and actions instead.
+    uvicorn runs the HTTP side (it stops accepting, then lets open requests finish within the grace
+    period); the signals are ours, as for the listener, so the clients are closed and the process exits
+    cleanly. No access log: request paths carry people's tokens; the app logs person ids instead.
     """
     import uvicorn
 
     from nudger.web import create_app
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:  # a signal only sets our stop event
+            yield
 
     async with open_services(settings, secrets, use_redis=False) as s:
         app = create_app(
@@ -107,5 +115,13 @@ async def serve_web(
             lifespan="off",
             timeout_graceful_shutdown=int(SHUTDOWN_GRACE),
         )
+        server = Server(config)
+        stop = _stop_event()
+        serving = asyncio.create_task(server.serve())
+        stopping = asyncio.create_task(stop.wait())
         log.info("serving the web endpoint on %s:%s", config.host, config.port)
-        await uvicorn.Server(config).serve()
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        log.info("stopping the web endpoint: no new connections; open requests may finish")
+        server.should_exit = True
+        stopping.cancel()
+        await serving
