@@ -221,8 +221,15 @@ def visible_text(text: str) -> str:
 
 
 def trim_reply(text: str, *, question: str | None = None) -> Trimmed:
-    """Split a reply body into what the person wrote now and what was elided."""
+    """Split a reply body into what the person wrote now and what was elided. Never raises."""
     text = normalise_newlines(text if isinstance(text, str) else "")
+    try:
+        return _trim(text, question if isinstance(question, str) else None)
+    except Exception:  # a bug must not lose a reply: keep everything visible (the tests make this dead code)
+        return Trimmed(visible=_tidy(text), elided="")
+
+
+def _trim(text: str, question: str | None) -> Trimmed:
     reply = _Reply(text)
     cut = _scan(reply)
     elided: list[str] = []
