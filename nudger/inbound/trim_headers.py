@@ -177,8 +177,10 @@ def _is_header(folded: str, start: _Start, dashed: bool) -> bool:
     """Is `folded` (a whole candidate header, lower case) a strong quote header?"""
     if start is _Start.NONE or len(folded) > MAX_HEADER_CHARS:
         return False
-    if start in (_Start.OPENER, _Start.DATE) and not TIME_OR_YEAR_RE.search(folded):
-        return False  # "On 3 occasions I wrote:" is prose
+    if dashed and start is _Start.NAME:
+        return _ends_with_verb(folded, dashed)  # Lotus Notes: "-----Anna <a@x> wrote: -----"
+    if start in (_Start.OPENER, _Start.DATE, _Start.NAME) and not TIME_OR_YEAR_RE.search(folded):
+        return False  # "On 3 occasions I wrote:" is prose; "Anna <a@x> wrote:" alone needs quotes after it
     if _ends_with_verb(folded, dashed):
         return True
     if start is _Start.LEAD:  # "Wiadomość napisana przez Anna <a@x> w dniu 10.03.2025, o godz. 08:00:"
@@ -244,7 +246,7 @@ def quote_header(lines: Lines, index: int) -> Found | None:
     start = _start_kind(folded)
     if start is _Start.NONE and _address_follows(lines, index) and _is_name(bare):
         start = _Start.NAME  # "Anna Schmidt" / "<anna@x> schrieb am 10.03.2025:" (wrapped before the address)
-    if start is _Start.NONE and " via " in folded and _ends_with_verb(folded, dashed):
+    if start in (_Start.NONE, _Start.NAME) and " via " in folded and _ends_with_verb(folded, dashed):
         return Found(Event.HEADER, index, index)  # a list or forum relay: "Anna via Discourse Meta wrote:"
     if start is not _Start.NONE:
         end = _wrapped_header_end(lines, index, start)
