@@ -7,7 +7,9 @@
 3. complaint — ARF / Microsoft JMRP feedback report, or a mailto "unsubscribe" request (checked before the
    auto-reply gate: Apple's unsubscribe mails carry ``Auto-Submitted``)
 4. bounce — DSN (per-recipient Action/Status; ``4.x.x`` and ``delayed`` are soft), ``X-Failed-Recipients``,
-   or a daemon / null-return-path sender with a bounce subject or failure text
+   or a daemon / null-return-path sender with a bounce subject or failure text; who failed, the status
+   and hard/soft come from `nudger.inbound.bounces` (its docstring gives the rules: e.g. 5.2.2
+   mailbox full is soft)
 5. read receipt — MDN
 6. auto-reply — RFC 3834 and vendor headers, Exchange OOF (XARS *with* Inbox-Rules-Loop), localized subject
    prefixes (weak fallback), no-reply senders; "mailbox no longer in use" auto-replies carry
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
+from nudger.inbound import bounces
 from nudger.inbound.parse import ParsedMessage
 from nudger.inbound.trim import trim_reply
 
@@ -224,7 +227,7 @@ _Gate = Callable[[_Context], Verdict | None]
 
 _LIMIT_DEFECTS = frozenset({"TooManyHeadersDefect", "HeaderTooLongDefect"})
 _OWN_LOCAL_PREFIXES = ("reply", "bounces")
-_DAEMON_LOCAL_RE = re.compile(r"(?:mailer-daemon|mailer_daemon|postmaster)\b", re.IGNORECASE)
+_DAEMON_LOCAL_RE = re.compile(r"(?:mailer[-_]?daemon|mail[-_]?daemon|post[-_]?master)\b", re.IGNORECASE)
 _DAEMON_NAME_RE = re.compile(r"mail delivery (?:system|subsystem)|mailer-daemon", re.IGNORECASE)
 _NO_REPLY_LOCAL_RE = re.compile(r"(?:no[-_.]?reply|do[-_.]?not[-_.]?reply)", re.IGNORECASE)
 _BOUNCE_SUBJECT_RE = re.compile(
@@ -234,14 +237,12 @@ _BOUNCE_SUBJECT_RE = re.compile(
     r"|olevererbart|non recapitabile|delivery delayed|delayed mail|warning: message .{0,80} delayed",
     re.IGNORECASE,
 )
-_DELAY_SUBJECT_RE = re.compile(r"\bdelay(?:ed)?\b|\(delay\)", re.IGNORECASE)
 _FAILURE_TEXT_RE = re.compile(
     r"could not be delivered|couldn't be delivered|wasn't able to deliver|was not delivered"
     r"|permanent (?:error|failure)|delivery (?:has )?failed|user unknown|mailbox (?:unavailable|not found)"
     r"|no such user|address rejected|undeliverable|delivery to the following recipient",
     re.IGNORECASE,
 )
-_STATUS_RE = re.compile(r"(?<![\d.])([45])\.\d{1,3}\.\d{1,3}(?![\d.])")
 _GONE_RE = re.compile(
     r"no longer (?:in use|active|monitored|valid|in service)"
     r"|(?:is|am|are) no longer (?:with|at|employed|working (?:at|for|with))"
@@ -313,26 +314,20 @@ def _scan_text(msg: ParsedMessage) -> str:
     return msg.text[:MAX_SCAN_CHARS]
 
 
-def _statuses_in_text(msg: ParsedMessage) -> set[str]:
-    return {match.group(1) for match in _STATUS_RE.finditer(f"{msg.subject}\n{_scan_text(msg)}")}
+def _not_ours(ctx: _Context) -> Callable[[str], bool]:
+    return lambda address: _is_own(address, ctx)
 
 
-def _first_status(msg: ParsedMessage) -> str:
-    match = _STATUS_RE.search(f"{msg.subject}\n{_scan_text(msg)}")
-    return match.group(0) if match else ""
-
-
-def _text_bounce(msg: ParsedMessage, reason: str, recipients: tuple[str, ...] = ()) -> Verdict:
-    classes = _statuses_in_text(msg)
-    soft = ("4" in classes and "5" not in classes) or (
-        not classes and _DELAY_SUBJECT_RE.search(msg.subject) is not None
-    )
+def _text_bounce(ctx: _Context, reason: str) -> Verdict:
+    """A bounce without usable RFC 3464 blocks: recipients, status and hard/soft read from the report
+    (`nudger.inbound.bounces` gives the rules)."""
+    summary = bounces.text_summary(ctx.msg, _not_ours(ctx))
     return Verdict(
         Kind.BOUNCE,
         reason,
-        hard_bounce=not soft,
-        bounce_recipients=recipients,
-        bounce_status=_first_status(msg),
+        hard_bounce=summary.hard,
+        bounce_recipients=summary.recipients,
+        bounce_status=summary.status,
     )
 
 
@@ -386,27 +381,22 @@ def _complaint(ctx: _Context) -> Verdict | None:
     return None
 
 
-def _dsn_bounce(msg: ParsedMessage) -> Verdict | None:
-    failing = [ds for ds in msg.delivery_status if ds.action not in ("delivered", "relayed", "expanded")]
-    if not failing:
+def _dsn_bounce(ctx: _Context) -> Verdict | None:
+    msg = ctx.msg
+    failures = bounces.dsn_failures(msg, _not_ours(ctx))
+    if not failures:
         return None
-    hard = [
-        ds
-        for ds in failing
-        if not ds.status.startswith("4") and ds.action != "delayed" and (ds.status or ds.action == "failed")
-    ]
-    unknown = [ds for ds in failing if not ds.status and ds.action not in ("failed", "delayed")]
-    recipients = tuple(dict.fromkeys(ds.recipient for ds in failing if ds.recipient))
-    if not hard and unknown:
-        return _text_bounce(msg, "delivery status notification", recipients)
-    status = (hard or failing)[0].status
-    action = (hard or failing)[0].action or "no action"
+    summary = bounces.summarise(failures)
+    main = bounces.main_failure(failures)
+    reason = f"delivery status notification ({main.action or 'no action'} {main.status})".replace(" )", ")")
+    if not main.status and main.action not in ("failed", "delayed"):
+        reason = "delivery status notification"  # no block says what happened: hard/soft read from the text
     return Verdict(
         Kind.BOUNCE,
-        f"delivery status notification ({action} {status})".replace(" )", ")"),
-        hard_bounce=bool(hard),
-        bounce_recipients=recipients,
-        bounce_status=status,
+        reason,
+        hard_bounce=summary.hard,
+        bounce_recipients=summary.recipients,
+        bounce_status=summary.status,
     )
 
 
@@ -420,22 +410,20 @@ def _is_daemon(msg: ParsedMessage) -> bool:
 def _bounce(ctx: _Context) -> Verdict | None:
     msg = ctx.msg
     if msg.delivery_status:
-        verdict = _dsn_bounce(msg)
+        verdict = _dsn_bounce(ctx)
         if verdict is not None:
             return verdict
         return Verdict(Kind.AUTO_REPLY, "delivery status notification without failures")
     if msg.report_type in ("delivery-status", "global-delivery-status"):
-        return _text_bounce(msg, "delivery report without recipient status")
-    failed = _first(msg, "x-failed-recipients")
-    if failed:
-        recipients = tuple(part.strip().strip("<>").lower() for part in failed.split(",") if "@" in part)
-        return _text_bounce(msg, "X-Failed-Recipients", recipients)
+        return _text_bounce(ctx, "delivery report without recipient status")
+    if _first(msg, "x-failed-recipients"):
+        return _text_bounce(ctx, "X-Failed-Recipients")
     daemon = _is_daemon(msg)
     if (daemon or msg.return_path == "<>") and _BOUNCE_SUBJECT_RE.search(msg.subject):
-        return _text_bounce(msg, f"{'daemon sender' if daemon else 'null Return-Path'} with bounce subject")
+        return _text_bounce(ctx, f"{'daemon sender' if daemon else 'null Return-Path'} with bounce subject")
     # Auto-replies use a null Return-Path too (RFC 3834), so failure wording counts from daemons only.
-    if daemon and _FAILURE_TEXT_RE.search(_scan_text(msg)):
-        return _text_bounce(msg, "daemon sender with failure text")
+    if daemon and (_FAILURE_TEXT_RE.search(_scan_text(msg)) or bounces.has_failure_text(_scan_text(msg))):
+        return _text_bounce(ctx, "daemon sender with failure text")
     return None
 
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from email.errors import HeaderParseError
 from email.header import decode_header
 from email.message import Message
-from email.parser import BytesParser
+from email.parser import BytesParser, HeaderParser
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 from types import MappingProxyType
@@ -39,6 +39,8 @@ _ENCRYPTED_TYPES = frozenset(
     {"multipart/encrypted", "application/pkcs7-mime", "application/x-pkcs7-mime", "application/pgp-encrypted"}
 )
 _DSN_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
+_HEADER_TYPES = frozenset({"text/rfc822-headers", "message/global-headers"})
+_ORIGINAL_TYPES = frozenset({"message/rfc822", "message/global", *_HEADER_TYPES})
 _FEEDBACK_TYPE = "message/feedback-report"
 _JMRP_HEADER = "x-hmxmroriginalrecipient"
 _DELIVERED_TO_HEADERS = ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to")
@@ -88,6 +90,7 @@ class DeliveryStatus:
     action: str
     status: str
     diagnostic: str
+    original_recipient: str = field(default="", compare=False)  # as the sender wrote it (Original-Recipient)
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,9 @@ class ParsedMessage:
       Microsoft's JMRP marker ``X-HmXmrOriginalRecipient`` (JMRP is not ARF but means the same).
     - `has_encrypted_part`: S/MIME or PGP/MIME content outside attached messages.
     - `defects`: stdlib defect class names and ours (see the module docstring), each once.
+    - `original_headers` / `original_to`: the header fields and lower-cased To addresses of the first
+      attached original outside any attached message (a ``message/rfc822`` or ``text/rfc822-headers``
+      part, as delivery reports carry it); empty when there is none.
     """
 
     message_id: str | None
@@ -126,6 +132,8 @@ class ParsedMessage:
     defects: tuple[str, ...]
     size: int
     has_attached_message: bool = False  # a whole message attached (message/rfc822) outside a report
+    original_headers: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    original_to: tuple[str, ...] = ()
 
     def header(self, name: str) -> str:
         """The first value of header `name` (any case), or ""."""
@@ -301,6 +309,7 @@ class _Walk:
     feedback: bool = False
     encrypted: bool = False
     attached_message: bool = False
+    original: list[tuple[str, str]] | None = None  # raw header fields of the first attached original
     defects: list[str] = field(default_factory=list)
 
 
@@ -388,9 +397,25 @@ def parse_delivery_status(text: str) -> tuple[DeliveryStatus, ...]:
                 action=clean(fields.get("action", "")).strip().lower(),
                 status=status.group(1) if status else "",
                 diagnostic=" ".join(clean(fields.get("diagnostic-code", "")).split()),
+                original_recipient=_dsn_address(fields.get("original-recipient", "")),
             )
         )
     return tuple(found)
+
+
+def _original_headers(part: Message) -> list[tuple[str, str]] | None:
+    """The header fields of an attached original: a message/rfc822 part's message, or the text of a
+    text/rfc822-headers part (RFC 6522) parsed as a header block. None if there is nothing usable."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        inner = payload[0] if payload else None
+        return _raw_headers(inner, []) if isinstance(inner, Message) else None
+    text = _part_text(part)[:MAX_HEADER_CHARS].lstrip("\n")
+    try:
+        headers = HeaderParser(policy=compat32).parsestr(text, headersonly=True)
+    except (ValueError, TypeError, LookupError, UnicodeError, HeaderParseError):
+        return None
+    return _raw_headers(headers, [])
 
 
 def _walk(part: Message, depth: int, embedded: bool, acc: _Walk) -> None:
@@ -409,6 +434,10 @@ def _walk(part: Message, depth: int, embedded: bool, acc: _Walk) -> None:
         return
     if ctype == "message/rfc822" and not embedded:
         acc.attached_message = True
+    if ctype in _ORIGINAL_TYPES and not embedded and acc.original is None:
+        acc.original = _original_headers(part)
+    if ctype in _HEADER_TYPES:
+        return
     payload = part.get_payload()
     if isinstance(payload, list):
         inner = embedded or ctype.startswith("message/")
@@ -512,6 +541,8 @@ def _parse(raw: bytes) -> ParsedMessage:
         has_feedback_report=acc.feedback,
         has_encrypted_part=acc.encrypted,
         has_attached_message=acc.attached_message,
+        original_headers=_header_map(acc.original or []),
+        original_to=_address_list(_values(acc.original or [], "to")),
         defects=_unique([*defects, *acc.defects]),
         size=len(raw),
     )
