@@ -46,6 +46,7 @@ _INLINE_LINK_RE = re.compile(r"<https?://[^<>\s]{0,2000}>")
 _TRAILING_LINK_RE = re.compile(r"\s*[<(\[]\s*(?:https?://|mailto:)[^\s<>()\[\]]{0,500}\s*[>)\]]$")
 _TRAILING_PUNCTUATION = ".!。！…:： \t"
 _RULE_CHARS = DASHES + "_="
+_NOT_SIGNATURE_ENDS = ("!", "?", ":", ";", "！", "？", "：")
 _CLAUSE_BREAKS = (", ", ". ", "; ", " - ", " – ", " — ")
 _NAME_WORD_RE = re.compile(r"[^\W\d_](?:[^\W\d_]|[.'’-]){0,30}")
 
@@ -152,12 +153,14 @@ def is_signature_rule(stripped: str) -> bool:
 def is_signature_line(stripped: str) -> bool:
     """Could this line belong to a signature block (a name, a title, a phone number, a link)?
 
-    Short, and not a sentence: no "!" or "?" at the end, and a final "." only on a short line
-    ("Lev.", "ACME Inc.").
+    Short, and not a sentence or a list: no "!", "?", ":" or ";" at the end, no list bullet, and a
+    final "." only on a short line ("Lev.", "ACME Inc.").
     """
     if " " not in stripped:
         return len(stripped) <= MAX_SIGNATURE_TOKEN_CHARS  # a link, an address, a phone number
-    if len(stripped) > MAX_SIGNATURE_LINE_CHARS or stripped.endswith(("!", "?", "！", "？")):
+    if len(stripped) > MAX_SIGNATURE_LINE_CHARS or stripped.endswith(_NOT_SIGNATURE_ENDS):
+        return False
+    if is_list_item(stripped):
         return False
     return not stripped.endswith((".", "。")) or len(stripped.split()) <= MAX_SIGNATURE_DOT_WORDS
 

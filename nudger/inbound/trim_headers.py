@@ -11,8 +11,9 @@
   counts only when quoted lines follow. A header that shares its line with the reply ("Thanks! On …
   wrote:") is split there.
 - an Outlook-style **header block** — consecutive "From:/Sent:/To:/Subject:" fields (any order, any of
-  19 languages, bold or not, values wrapped), at least two kinds, one of them a sender or a date, and
-  an address or a date among the values.
+  19+ languages, bold or not, values wrapped), at least two kinds, one of them a sender or a date, an
+  address or a date among the values, and every value shaped like its field's (a date has a digit, a
+  sender is an address or a short name, not a sentence).
 - a **separator** — "-----Original Message-----" and its translations, Outlook's long rule of
   underscores, a "reply above this line" banner, or any other rule when history follows it; a
   **forward** caption ("---------- Forwarded message ---------", "Begin forwarded message:"); a
@@ -46,6 +47,7 @@ from nudger.inbound.trim_phrases import (
     QUOTE_OPENERS,
     QUOTE_VERB_END_RE,
     QUOTE_VERBS_BEFORE_NAME,
+    QUOTE_WEAK_VERB_END_RE,
     REPLY_ABOVE_PHRASES,
     SEPARATOR_CHARS,
     TIME_OR_YEAR_RE,
@@ -60,6 +62,8 @@ MAX_SPREAD_LINES = 6  # a header broken around the address, blank lines included
 MAX_SPREAD_LINE_CHARS = 100
 MAX_BLOCK_LINES = 12
 MAX_BLOCK_CONTINUATIONS = 2
+MAX_CONTINUATION_CHARS = 100
+MAX_DOTTED_NAME_WORDS = 3
 MAX_NAME_CHARS = 80
 MAX_NAME_WORDS = 6
 OUTLOOK_UNDERSCORES = 30  # Outlook's rule above its header block is 32 underscores, mailman's 47
@@ -173,6 +177,12 @@ def _ends_with_verb(folded: str, dashed: bool) -> bool:
     return QUOTE_NAME_VERB_END_RE.search(tail) is not None
 
 
+def _ends_with_weak_verb(folded: str, dashed: bool) -> bool:
+    if not (dashed or folded.endswith(_COLONS)):
+        return False
+    return QUOTE_WEAK_VERB_END_RE.search(folded[-VERB_TAIL_CHARS:]) is not None
+
+
 def _is_header(folded: str, start: _Start, dashed: bool) -> bool:
     """Is `folded` (a whole candidate header, lower case) a strong quote header?"""
     if start is _Start.NONE or len(folded) > MAX_HEADER_CHARS:
@@ -258,7 +268,7 @@ def quote_header(lines: Lines, index: int) -> Found | None:
         return None
     if start is _Start.NAME and folded.endswith(_COLONS):
         return Found(Event.HEADER, index, index, strong=False)  # mutt: "* Anna <a@x> [2025-03-10 08:00]:"
-    if _ends_with_verb(folded, dashed):
+    if _ends_with_verb(folded, dashed) or _ends_with_weak_verb(folded, dashed):
         column = _inner_header_column(stripped)
         return Found(Event.HEADER, index, index, strong=column > 0, split=column)
     if start is _Start.DATE and (
@@ -295,10 +305,32 @@ def _field_at(lines: Lines, index: int) -> tuple[Field, str] | None:
     return lines.fields[index]
 
 
+def _value_fits(kind: Field, value: str) -> bool:
+    """Does the value look like that field's? A date, a sender or a recipient is a date, an address or a
+    few words, not a sentence ("To: everyone who asked, thanks." is prose)."""
+    if kind is Field.DATE and HAS_DIGIT_RE.search(value):
+        return True
+    if kind in (Field.FROM, Field.TO, Field.CC) and "@" in value:
+        return True
+    if kind not in (Field.DATE, Field.FROM, Field.TO, Field.CC):
+        return True
+    words = len(value.split())
+    return (
+        0 < words <= MAX_NAME_WORDS
+        and not value.endswith(("!", "?"))
+        and (not value.endswith(".") or words <= MAX_DOTTED_NAME_WORDS)
+    )
+
+
+def _is_continuation(text: str) -> bool:
+    """A wrapped field value ("  bob@example.com]", "Samantha Rowe <sam@x>;"), not a sentence."""
+    return len(text) <= MAX_CONTINUATION_CHARS and not text.endswith(_SENTENCE_ENDS)
+
+
 def block_end(lines: Lines, index: int) -> int | None:
     """Last line of an Outlook-style header block starting at `index`, if one does."""
     first = _field_at(lines, index)
-    if first is None or not first[1]:
+    if first is None or not _value_fits(*first):
         return None
     kinds: set[Field] = set()
     evidence = False
@@ -307,14 +339,14 @@ def block_end(lines: Lines, index: int) -> int | None:
     for position in range(index, min(index + MAX_BLOCK_LINES, lines.size)):
         if lines.kinds[position] != TEXT:
             break
-        text = lines.stripped[position]
         found = _field_at(lines, position)
         if found is None:
             continuations += 1
-            if continuations > MAX_BLOCK_CONTINUATIONS:
+            if continuations > MAX_BLOCK_CONTINUATIONS or not _is_continuation(lines.stripped[position]):
                 break
-            evidence = evidence or "@" in text
             continue
+        if not _value_fits(*found):
+            break
         continuations = 0
         kinds.add(found[0])
         evidence = evidence or "@" in found[1] or HAS_DIGIT_RE.search(found[1]) is not None

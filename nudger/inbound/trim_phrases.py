@@ -64,9 +64,6 @@ QUOTE_VERBS: tuple[str, ...] = (
     # en
     "wrote",
     "writes",
-    "sent",
-    "said",
-    "says",
     # de
     "schrieb",
     "schreibt",
@@ -124,6 +121,10 @@ QUOTE_VERBS: tuple[str, ...] = (
     "έγραψε",
 )
 
+# Verbs that end a header only when quoted lines follow it ("On …, Anna sent:" / "> …"): alone, a line
+# like "On 10 March at 09:00 we met, and Priya said:" is prose.
+QUOTE_WEAK_VERBS: tuple[str, ...] = ("sent", "said", "says")
+
 # Verbs that may be followed by the writer's name (and date) before the colon:
 # "Am … schrieb Anna <a@x>:", "Op … schreef Anna:", "Den … skrev Anna:", "Anna kirjoitti 10.3.2025:".
 QUOTE_VERBS_BEFORE_NAME: tuple[str, ...] = (
@@ -172,6 +173,7 @@ _CJK_VERBS = "|".join(re.escape(verb) for verb in QUOTE_VERBS_CJK)
 # "---- Anna wrote ----"). Searched in the last `VERB_TAIL_CHARS` characters of the (lower-cased) header.
 VERB_TAIL_CHARS = 40
 QUOTE_VERB_END_RE = re.compile(rf"(?:(?<![\w])(?:{_WORD_VERBS})|(?:{_CJK_VERBS}))\s*[:：]?$")
+QUOTE_WEAK_VERB_END_RE = re.compile(rf"(?<![\w])(?:{'|'.join(QUOTE_WEAK_VERBS)})\s*[:：]?$")
 # Or a verb, then the name (and maybe a date with a time: "08:00"), then the colon. Searched in the last
 # `HEADER_TAIL_CHARS` characters, and only when one of these verbs occurs there at all.
 HEADER_TAIL_CHARS = 260

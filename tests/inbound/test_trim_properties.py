@@ -135,6 +135,70 @@ def test_one_long_line_stays_linear(unit: str, repeats: int) -> None:
     assert time.perf_counter() - started < TIME_BOUND
 
 
+PROSE = """\
+I learned that estimates are ranges, not promises.
+On Monday we shipped the migration; on Tuesday we rolled it back.
+The plan for 10 March 2025 at 14:00:
+- rehearse the rollback
+- ask for a second review
+1. Read the logs.
+2. Ask early.
+Date: whenever suits the team.
+Note: the dashboard was wrong.
+From now on I will write the runbook first.
+To be honest, it took a while.
+Subject to approval, we move on Friday.
+Sent the report to anna@acme.example yesterday.
+Anna <anna@acme.example> helped a lot.
+My lead wrote: "ship it".
+Meeting at 10:30 with Priya, then at 14:00 with Jan:
+2025 was the year of the big outage.
+The cost was about 3 days.
+P.S. The retro moved to Friday.
+Am Montag war das Deployment.
+Le lundi 10 mars, on a tout relu.
+El lunes revisamos todo: nada.
+W dniu wdrożenia wszystko działało.
+10:00 standup, 11:00 retro:
+See https://wiki.acme.example/runbooks/rollback for details.
+Q: what went wrong? A: the config.
+-> next time: pair on it.
+=> lesson learned.
+* one
+* two
+Re: the alerting, we fixed it.
+FW: nothing to forward here.
+Yes.
+At first I didn't see the problem.
+Den 10. mars var det ingen som visste det.
+In message queues, order matters.
+Quoting the postmortem: "we were wrong".
+From: the retro notes, two actions.
+To: everyone who asked, thanks.
+On 10 March at 09:00 we met, and Priya said:
+"Ask earlier," she wrote.
+Von Anfang an war klar: zu spät.
+Am 10.03. um 9 Uhr: Retro.
+I wrote this on my phone while waiting for the bus.
+Sent from the office.
+Get the logs first, then guess.
+Wysłałem raport wczoraj.
+Отправил отчёт вчера в 10:00.
+发件人的问题我们已经解决了。
+2025年3月10日に振り返りをしました。
+Le 10/03 à 10h : rétro."""
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.lists(st.sampled_from(PROSE.split("\n")), min_size=1, max_size=10, unique=True))
+def test_prose_that_resembles_reply_furniture_is_never_trimmed(lines: list[str]) -> None:
+    """Colons, dates, "On Monday…", "From: now on", addresses, lists: all the person's own text."""
+    text = "\n".join(lines)
+    trimmed = trim(text)
+    assert trimmed.visible == text
+    assert trimmed.elided == ""
+
+
 ANSWERS = [
     "I skipped the load test.",
     "Zu spät nachgefragt.\nNächstes Mal frage ich früher.",
