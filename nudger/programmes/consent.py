@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, update
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -169,39 +169,13 @@ async def import_invited(
     *,
     source: str,
 ) -> tuple[UpsertResult, int]:
-    """`upsert_people`, but people new to the roster become invitees (no consent yet); people already
-    on it keep their status. Returns the upsert's result and how many were invited."""
-    emails = [r.email for r in rows]
-    known = set((await session.exec(select(Person.email).where(col(Person.email).in_(emails)))).all())
-    how = f"invite:{source}"
-    result = await upsert_people(session, rows, programmes, now, consent_how=how)
-    invited = await mark_invited(session, [e for e in emails if e not in known], now, how=how)
-    return result, invited
-
-
-async def mark_invited(session: AsyncSession, emails: Sequence[str], now: datetime, *, how: str) -> int:
-    """Turn people just created (at `now`, in this transaction) into invitees: status `invited`, no
-    consent recorded. Returns how many.
-
-    Until `upsert_people` can create people so, the consent audit rows it wrote for them a moment ago
-    are taken back here, in the same transaction: they never said yes.
-    """
-    emails = [normalise_email(e) for e in emails]
-    await session.flush()
-    people = (await session.exec(select(Person).where(col(Person.email).in_(emails)))).all()
-    ids = [p.id for p in people if p.id is not None]
-    for person in people:
-        person.status = PersonStatus.INVITED
-        person.consent_at = None
-        person.consent_how = ""
-        person.consent_text_version = ""
-    await session.exec(
-        delete(Audit).where(
-            col(Audit.person_id).in_(ids), col(Audit.action) == "consent", col(Audit.at) == now
-        )
+    """`upsert_people` for an invitation list: people new to the roster are `invited` (enrolled, but
+    not asked and with no consent recorded until they say yes); people already on it keep their
+    status. Returns the upsert's result and how many were invited."""
+    result = await upsert_people(
+        session, rows, programmes, now, consent_how=f"invite:{source}", initial_status=PersonStatus.INVITED
     )
-    session.add_all(Audit(person_id=i, action="invited", detail=how[:1000], at=now) for i in ids)
-    return len(ids)
+    return result, result.created
 
 
 # ----------------------------------------------------------------------------------------- invitations

@@ -37,7 +37,7 @@ from nudger.store.db import SessionMaker, transaction
 from nudger.store.models import Audit, Inbound, Person, PersonStatus
 from nudger.web import create_app
 from tests.fixtures import SmtpServer, keys, make_settings, settings_dict
-from tests.services import free_port
+from tests.services import free_ports
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 BASE_URL = "https://nudger.corp.test"
@@ -110,7 +110,7 @@ async def world(sessions: SessionMaker, smtp_server: SmtpServer) -> AsyncIterato
     composer = Composer(make_environment(), identity_with_base_url(), keys())
     queue = RecordingQueue()
     handler = InboundHandler(sessions, composer.identity, keys(), RecordingQueue(), clock.now)
-    listener_port, web_port = free_port(), free_port()
+    listener_port, web_port = free_ports(2)
     listener = await start_listener(handler, "127.0.0.1", listener_port, max_bytes=1_000_000)
     transport = SmtpTransport(SmtpConfig(host="127.0.0.1", port=smtp_server.port, connections=1), Secret(""))
     try:
