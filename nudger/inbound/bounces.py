@@ -313,6 +313,10 @@ def is_hard(status: str, text: str, *, delayed: bool = False, context: str = "")
             return True
         if status.partition(".")[2] in _TRANSIENT_ONLY:
             return False
+        if status.startswith("5.7."):
+            # security/policy (spam filter, DMARC, relaying denied): about our mail or setup, not a
+            # dead address; scored soft, so only repeated refusals suppress (the send side agrees)
+            return False
         return _FULL_RE.search(text) is None
     everything = f"{text}\n{context[:MAX_PARAGRAPH_CHARS]}"
     if _GONE_RE.search(everything):

@@ -166,7 +166,7 @@ def test_refine_status(status: str, diagnostic: str, refined: str) -> None:
         ("5.4.4", "Unrouteable address", False, True),
         ("5.0.0", "552 Requested mail action aborted: exceeded storage allocation", False, False),
         ("5.0.0", "over quota", False, False),
-        ("5.7.1", "Message rejected as spam", False, True),  # permanent, as stated
+        ("5.7.1", "Message rejected as spam", False, False),  # policy: about our mail, scored soft
         ("5.3.4", "Message too big for system", False, True),
         ("", "User unknown", False, True),
         ("", "Postfach ist voll", False, False),
@@ -225,7 +225,10 @@ def test_the_sender_named_at_mail_from_is_not_the_recipient() -> None:
         "550 5.7.1 Relaying denied\n"
     )
     assert verdict.bounce_recipients == ()
-    assert (verdict.hard_bounce, verdict.bounce_status) == (True, "5.7.1")
+    assert (verdict.hard_bounce, verdict.bounce_status) == (
+        False,
+        "5.7.1",
+    )  # relaying denied: not their address
 
 
 def test_rcpt_to_in_a_transcript_names_the_recipient() -> None:

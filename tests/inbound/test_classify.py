@@ -132,7 +132,7 @@ def test_every_fixture_is_covered() -> None:
         ("bounce_dsn_soft_failed_4xx.eml", False, ("full.mailbox@acme.example",), "4.2.2"),
         ("bounce_dsn_delayed.eml", False, ("slow.server@acme.example",), "4.4.1"),
         ("bounce_exim_no_dsn.eml", True, ("moved.away@acme.example",), "5.1.1"),
-        ("bounce_qmail_failure_notice.eml", True, (), "5.1.1"),
+        ("bounce_qmail_failure_notice.eml", True, ("nobody.here@partner.example",), "5.1.1"),
         ("auto_reply_mailbox_gone.eml", True, ("robert.king@acme.example",), ""),
     ],
 )
@@ -349,7 +349,7 @@ def dsn(*blocks: str, subject: str = "Delivery Status Notification") -> Verdict:
         ("Final-Recipient: rfc822; a@acme.example\r\nAction: delayed\r\nStatus: 4.4.1", False),
         ("Final-Recipient: rfc822; a@acme.example\r\nAction: delayed", False),
         ("Final-Recipient: rfc822; a@acme.example\r\nAction: failed", True),
-        ("Final-Recipient: rfc822; a@acme.example\r\nStatus: 5.2.2", True),
+        ("Final-Recipient: rfc822; a@acme.example\r\nStatus: 5.2.2", False),
         ("Final-Recipient: rfc822; <A@Acme.Example>\r\nAction: FAILED\r\nStatus: 5.0.0 (permanent)", True),
     ],
 )
