@@ -23,6 +23,7 @@ HELD_VERDICTS = (
     "list",
     "encrypted",
     "error",
+    "invite_reply",  # an invitee wrote something other than "yes" (often a question for L&D)
 )
 
 

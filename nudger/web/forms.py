@@ -28,8 +28,7 @@ async def read_fields(request: Request, limit: int = MAX_FORM_BYTES) -> dict[str
         return {}
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("application/x-www-form-urlencoded"):
-        pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
-        return _first_values(pairs)
+        return _urlencoded(body)
     if content_type.startswith("multipart/form-data"):
         return await _multipart(request, body)
     return {}
@@ -47,6 +46,14 @@ async def _read_at_most(request: Request, limit: int) -> bytes | None:
     return bytes(body)
 
 
+def _urlencoded(body: bytes) -> dict[str, str]:
+    try:
+        pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError:  # too many fields
+        return {}
+    return _first_values(pairs)
+
+
 async def _multipart(request: Request, body: bytes) -> dict[str, str]:
     async def replay() -> AsyncGenerator[bytes, None]:
         yield body
@@ -54,7 +61,7 @@ async def _multipart(request: Request, body: bytes) -> dict[str, str]:
     parser = MultiPartParser(request.headers, replay(), max_files=0, max_fields=MAX_FIELDS)
     try:
         form = await parser.parse()
-    except (MultiPartException, ValueError):
+    except (MultiPartException, ValueError, KeyError, UnicodeError):  # whatever the parser makes of junk
         return {}
     return _first_values((key, value) for key, value in form.multi_items() if isinstance(value, str))
 

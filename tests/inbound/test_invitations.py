@@ -16,6 +16,7 @@ import pytest
 from sqlmodel import col, select
 
 from nudger.inbound.accept import Position, store_raw
+from nudger.inbound.inbox import list_messages
 from nudger.inbound.ingest import IngestDeps, process_inbound
 from nudger.mail.compose import Composer
 from nudger.mail.templating import make_environment
@@ -173,3 +174,9 @@ async def test_a_suppressed_address_cannot_join_by_reply(invited: Invited) -> No
     row = await ingest(invited, reply("yes", to=invited.address))
     assert row.reason == "join refused: the person is suppressed"
     assert (await invited.person()).status == PersonStatus.SUPPRESSED
+
+
+async def test_a_question_from_an_invitee_is_listed_for_an_operator(invited: Invited) -> None:
+    await ingest(invited, reply("Who will see my answers?", to=invited.address))
+    [row] = await list_messages(invited.sessions)
+    assert row.verdict == "invite_reply"

@@ -185,8 +185,9 @@ async def test_the_pages_own_button_leaves(site: Site) -> None:
         b"List-Unsubscribe=Something-Else",
         b"\xff\xfe garbage",
         b"List-Unsubscribe=One-Click&" + b"x" * 100_000,
+        b"&".join(b"f%d=1" % i for i in range(50)),
     ],
-    ids=["empty", "other-value", "garbage", "oversized"],
+    ids=["empty", "other-value", "garbage", "oversized", "many-fields"],
 )
 async def test_an_odd_body_never_stops_an_opt_out(site: Site, body: bytes) -> None:
     response = await site.client.post(
