@@ -142,3 +142,41 @@ async def test_three_silent_rounds_make_a_person_dormant_until_they_answer(
     assert enrolment.silent_rounds == 3
     assert len(check_ins) == 1  # one "still interested?", not one a week
     assert "still interested?" in str(message_from_bytes(check_ins[0].raw)["Subject"])
+
+
+async def test_a_new_timezone_is_used_from_the_next_round(sessions: SessionMaker, env: Any) -> None:
+    programme = prog("alpha")
+    await enrol(sessions, [programme])
+    composer = Composer(env, identity(), keys())
+    await plan_due(sessions, [programme], composer, RecordingQueue(), MONDAY)
+    async with transaction(sessions) as session:  # Ana moves from Berlin to Tokyo
+        await upsert_people(
+            session,
+            [RosterRow(2, "ana@corp.test", "Ana", "Eng", "Asia/Tokyo")],
+            [programme],
+            MONDAY,
+            consent_how="test",
+        )
+    await plan_due(sessions, [programme], composer, RecordingQueue(), MONDAY + timedelta(weeks=1))
+    first, second = await nudges(sessions)
+    assert first.due_at == datetime(2026, 1, 13, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
+    assert second.due_at == datetime(2026, 1, 20, 1, 0, tzinfo=UTC)  # 10:00 in Tokyo
+
+
+async def test_a_pause_that_ends_mid_week_resumes_with_the_next_round(
+    sessions: SessionMaker, env: Any
+) -> None:
+    from nudger.store.models import Person, PersonStatus
+
+    programme = prog("alpha")
+    await enrol(sessions, [programme])
+    async with transaction(sessions) as session:
+        ana = (await session.exec(select(Person))).one()
+        ana.status, ana.paused_until = PersonStatus.PAUSED, datetime(2026, 1, 14, tzinfo=UTC)  # Wednesday
+    composer = Composer(env, identity(), keys())
+    for hours in range(0, 24 * 9, 6):  # the worker plans all week long
+        await plan_due(sessions, [programme], composer, RecordingQueue(), MONDAY + timedelta(hours=hours))
+    [nudge] = await nudges(sessions)
+    assert nudge.due_at == datetime(
+        2026, 1, 20, 9, 0, tzinfo=UTC
+    )  # not the Tuesday she was away; the next one
