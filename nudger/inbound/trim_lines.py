@@ -68,8 +68,11 @@ class Lines:
 
     def __init__(self, text: str) -> None:
         self.lines = text.split("\n")
-        self.stripped = [_strip(line) for line in self.lines]
-        self.kinds = [_initial_kind(line) for line in self.stripped]
+        if any(char in text for char in _INVISIBLE):
+            self.stripped = [_strip(line) for line in self.lines]
+        else:
+            self.stripped = [line.strip() for line in self.lines]
+        self.kinds = [_initial_kind(line) if line else BLANK for line in self.stripped]
         self.marked = [bool(line) and line[-1] in _END_MARKS for line in self.stripped]
         self.size = len(self.lines)
         self.removed = [False] * self.size
