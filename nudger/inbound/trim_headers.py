@@ -299,9 +299,11 @@ def field_of(stripped: str) -> tuple[Field, str] | None:
     return kind, stripped[colon + 1 :].strip().strip("*").strip()
 
 
-def _field_at(lines: Lines, index: int) -> tuple[Field, str] | None:
+def _field_at(lines: Lines, index: int) -> tuple[Field, str, bool] | None:
+    """The header field on line `index` and whether its value fits the field (memoised)."""
     if index not in lines.fields:
-        lines.fields[index] = field_of(lines.stripped[index])
+        found = field_of(lines.stripped[index])
+        lines.fields[index] = (*found, _value_fits(*found)) if found is not None else None
     return lines.fields[index]
 
 
@@ -330,7 +332,7 @@ def _is_continuation(text: str) -> bool:
 def block_end(lines: Lines, index: int) -> int | None:
     """Last line of an Outlook-style header block starting at `index`, if one does."""
     first = _field_at(lines, index)
-    if first is None or not _value_fits(*first):
+    if first is None or not first[2]:
         return None
     kinds: set[Field] = set()
     evidence = False
@@ -345,7 +347,7 @@ def block_end(lines: Lines, index: int) -> int | None:
             if continuations > MAX_BLOCK_CONTINUATIONS or not _is_continuation(lines.stripped[position]):
                 break
             continue
-        if not _value_fits(*found):
+        if not found[2]:
             break
         continuations = 0
         kinds.add(found[0])

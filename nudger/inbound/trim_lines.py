@@ -76,7 +76,8 @@ class Lines:
         self.marked = [bool(line) and line[-1] in _END_MARKS for line in self.stripped]
         self.size = len(self.lines)
         self.removed = [False] * self.size
-        self.fields: dict[int, tuple[Field, str] | None] = {}  # header-field parse of a line, memoised
+        # header-field parse of a line (kind, value, value fits the kind), memoised by trim_headers
+        self.fields: dict[int, tuple[Field, str, bool] | None] = {}
         self._repair_wrapped_links()
 
     def _repair_wrapped_links(self) -> None:
