@@ -6,10 +6,11 @@
   without an address, wrapped over up to four lines (or around the address, with blank lines between),
   dash-wrapped ("---- Anna wrote ----"), ending in a verb ("schrieb …:", "a écrit :", "napisał(a):",
   "写道：") or, for Gmail in some languages, in the address and a bare colon ("пн, 10 мар. 2025 г. в
-  08:00, Анна <a@x>:"). A header that starts with a date, an opener word or a name and address is
-  *strong*: it ends the new text whatever follows. One with only "<someone> wrote:" is *weak*: it
-  counts only when quoted lines follow. A header that shares its line with the reply ("Thanks! On …
-  wrote:") is split there.
+  08:00, Анна <a@x>:"). A header that starts with a date, an opener word ("On", "Am", "W dniu") or a
+  name and address, *and* carries a time or a year, is *strong*: it ends the new text whatever
+  follows (so is a dash-wrapped one). Others — "<someone> wrote:", "Anna <a@x> wrote:", "… said:" —
+  are *weak*: they count only when quoted lines follow. A header that shares its line with the reply
+  ("Thanks! On … wrote:") is split there.
 - an Outlook-style **header block** — consecutive "From:/Sent:/To:/Subject:" fields (any order, any of
   19+ languages, bold or not, values wrapped), at least two kinds, one of them a sender or a date, an
   address or a date among the values, and every value shaped like its field's (a date has a digit, a
