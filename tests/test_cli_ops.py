@@ -119,3 +119,16 @@ def test_demo_refuses_to_delete_a_folder_it_did_not_make(tmp_path: Path) -> None
     assert result.exit_code == 1
     assert "not empty" in result.output
     assert (precious / "chapter1.txt").read_text() == "years of work"
+
+
+def test_plan_lists_pending_invitations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = write_config(tmp_path)
+    (tmp_path / "staff.csv").write_text(ROSTER, encoding="utf-8")
+    invoke("people", "import", "staff.csv", "--invite", "--config", str(path))
+    planned = json_lines(invoke("plan", "--dry-run", "--json", "--config", str(path)).output)
+    assert sorted((p["kind"], p["person"]) for p in planned) == [
+        ("invite", "ana@corp.test"),
+        ("invite", "bo@corp.test"),
+        ("invite", "cy@corp.test"),
+    ]

@@ -118,10 +118,11 @@ def _blocked_reason(person: Person | None, kind: str, now: datetime) -> str:
         return ""
     if person.status in (PersonStatus.SUPPRESSED, PersonStatus.LEFT):
         return f"person {person.status}"
+    if kind == OutboxKind.INVITE and person.status != PersonStatus.INVITED:
+        return "already joined"
+    # a pause with an end date is over once that date has passed
     paused = person.paused_until > now if person.paused_until else person.status == PersonStatus.PAUSED
-    if (
-        kind in (OutboxKind.NUDGE, OutboxKind.REMINDER) and paused
-    ):  # a pause with an end date is over once that date has passed
+    if kind in (OutboxKind.NUDGE, OutboxKind.REMINDER) and paused:
         return "person paused"
     return ""
 

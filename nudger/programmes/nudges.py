@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from nudger.config import Programme, Question
-from nudger.mail.compose import Composer, Recipient, compose_nudge, compose_reminder
+from nudger.mail.compose import CONSENT_TEXT_VERSION, Composer, Recipient, compose_nudge, compose_reminder
 from nudger.mail.outbox import add_to_outbox
 from nudger.programmes.follow_up import personal_question
 from nudger.programmes.schedule import (
@@ -39,7 +39,7 @@ from nudger.programmes.schedule import (
 )
 from nudger.queue import Queue
 from nudger.store.db import SessionMaker, transaction
-from nudger.store.models import Enrolment, Nudge, NudgeStatus, Person, PersonStatus, Reply, Round
+from nudger.store.models import Enrolment, Nudge, NudgeStatus, Outbox, Person, PersonStatus, Reply, Round
 from nudger.store.queries import insert_ignore
 
 log = logging.getLogger(__name__)
@@ -405,7 +405,23 @@ async def preview(
         for prog in programmes:
             out += await _preview_nudges(session, prog, now, start, end)
             out += await _preview_reminders(session, prog, start, end)
+        if start <= now < end:
+            out += await _preview_invites(session, now)
     return sorted(out, key=lambda e: (e.send_at, e.person))
+
+
+async def _preview_invites(session: AsyncSession, now: datetime) -> list[PlannedEmail]:
+    """Invited people whose invitation has not been queued yet (`nudger people invite` sends them)."""
+    invited = (await session.exec(select(Person).where(col(Person.status) == PersonStatus.INVITED))).all()
+    if not invited:
+        return []
+    keys = {f"invite:{p.id}:{CONSENT_TEXT_VERSION}": p for p in invited}
+    queued = set((await session.exec(select(Outbox.key).where(col(Outbox.key).in_(list(keys))))).all())
+    return [
+        PlannedEmail(p.email, p.name, "", "", "", "invite", now, p.timezone)
+        for key, p in keys.items()
+        if key not in queued
+    ]
 
 
 async def _preview_nudges(

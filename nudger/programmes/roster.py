@@ -14,12 +14,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from nudger.config import Programme, check_timezone
+from nudger.mail.compose import CONSENT_TEXT_VERSION
 from nudger.store.models import Audit, Enrolment, Person, PersonStatus, Sharing
 from nudger.store.queries import insert_ignore_many, insert_many, table_of
 
 REQUIRED_COLUMNS = ("email", "name", "team", "timezone")
-#: the version of the consent text people agree to (recorded with each consent)
-CONSENT_TEXT_VERSION = "v1"
 # ASCII addresses only: internationalised local parts need SMTPUTF8 end to end, which most relays
 # and mailboxes still refuse; an address we cannot deliver to is better refused at import.
 _EMAIL_RE = re.compile(

@@ -443,7 +443,7 @@ def test_bounded_time_on_pathological_reports(body: str) -> None:
     started = time.perf_counter()
     verdict = text_bounce(body)
     assert verdict.kind == Kind.BOUNCE
-    assert time.perf_counter() - started < 2.0
+    assert time.perf_counter() - started < 10.0  # a linear-time guard (catastrophic cases take minutes)
     assert len(verdict.bounce_recipients) <= bounces.MAX_RECIPIENTS
 
 

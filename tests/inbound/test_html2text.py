@@ -293,7 +293,7 @@ def test_is_faithful_alternative(plain: str, html_text: str, faithful: bool) -> 
 def test_hostile_markup_stays_linear(html: str) -> None:
     started = time.perf_counter()
     html_to_text(html)
-    assert time.perf_counter() - started < 2.0
+    assert time.perf_counter() - started < 10.0  # a linear-time guard (catastrophic cases take minutes)
 
 
 @settings(max_examples=150, deadline=None, database=None)

@@ -349,7 +349,7 @@ def test_one_megabyte_reply_trims_in_well_under_a_second() -> None:
     assert len(text) > 1_000_000
     started = time.perf_counter()
     trimmed = trim_reply(text, question=QUESTION)
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 10.0  # linear-time guard; speed is in bench/trim.py
     assert trimmed.visible.startswith("I learned that a checklist")
     assert ">" not in trimmed.visible
 
@@ -389,13 +389,13 @@ def test_hostile_shapes_stay_linear(text: str) -> None:
     started = time.perf_counter()
     trim_reply(text, question="w w w w w w w w x")
     # generous: a benchmark measures speed; quadratic behaviour would take minutes at these sizes
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 10.0  # linear-time guard; speed is in bench/trim.py
 
 
 def test_a_long_question_on_repetitive_text_stays_linear() -> None:
     started = time.perf_counter()
     trim_reply("w " * 300_000, question="w " * 299 + "x")
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 10.0  # linear-time guard; speed is in bench/trim.py
 
 
 @settings(max_examples=200, deadline=None, database=None)
