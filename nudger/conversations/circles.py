@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from nudger.config import Programme
-from nudger.conversations.grouping import Candidate, form_circles
+from nudger.conversations.grouping import MAX_SIZE, Candidate, form_circles
 from nudger.mail.compose import (
     Composer,
     Recipient,
@@ -28,6 +29,7 @@ from nudger.mail.compose import (
     first_name,
 )
 from nudger.mail.message import Outgoing
+from nudger.mail.notices import notice_once
 from nudger.mail.outbox import add_to_outbox
 from nudger.programmes.silence import tally_round
 from nudger.queue import Queue
@@ -43,11 +45,8 @@ class Answer:
     reply: Reply
 
 
-async def _shared_answers(session: AsyncSession, round_id: int) -> list[Answer]:
-    """Each person's *latest* reply in this round, if that one may be shared with peers.
-
-    Latest first, then the sharing check: a "private" sent after a shared answer wins.
-    """
+async def _latest_answers(session: AsyncSession, round_id: int) -> list[Answer]:
+    """Each person's *latest* reply in this round (a "private" sent after a shared answer wins)."""
     rows = await session.exec(
         select(Person, Reply)
         .join(Nudge, col(Nudge.person_id) == col(Person.id))
@@ -60,7 +59,12 @@ async def _shared_answers(session: AsyncSession, round_id: int) -> list[Answer]:
     for person, reply in rows.all():
         if person.id is not None:
             latest[person.id] = Answer(person, reply)
-    return [a for a in latest.values() if a.reply.sharing == Sharing.PEERS]
+    return list(latest.values())
+
+
+def open_until(circle_created: datetime, programme: Programme | None) -> datetime:
+    """When a circle's conversation closes (its reply addresses expire then)."""
+    return circle_created + timedelta(days=programme.circle_days if programme else 14)
 
 
 async def close_rounds(
@@ -101,7 +105,8 @@ async def _group_round(
             return 0
         rnd.grouped_at = now
         programme = programmes.get(rnd.programme)
-        answers = await _shared_answers(session, round_id)
+        latest = await _latest_answers(session, round_id)
+        answers = [a for a in latest if a.reply.sharing == Sharing.PEERS]
         by_person = {a.person.id: a for a in answers}
         groups = form_circles(
             [Candidate(a.person.id or 0, a.person.team) for a in answers],
@@ -114,8 +119,13 @@ async def _group_round(
         mails: list[Outgoing] = await tally_round(session, rnd, programme, composer, now) if programme else []
         for number, group in enumerate(groups, start=1):
             mails += await _create_circle(
-                session, rnd, number, [by_person[p] for p in group], name, question, composer, now
+                session, rnd, number, [by_person[p] for p in group], name, question, composer, now, programme
             )
+        for answer in latest:  # nobody is dropped silently: the ones not placed are told why, kindly
+            if answer.reply.sharing != Sharing.PEERS:
+                mails += await notice_once(session, composer, answer.person, "private_answer", now)
+            elif not groups:
+                mails += await notice_once(session, composer, answer.person, "too_few", now)
         queued = await add_to_outbox(session, mails, now)
     await queue.send_mail(queued)
     log.info("round %s grouped: %s circles from %s answers", round_id, len(groups), len(answers))
@@ -131,6 +141,7 @@ async def _create_circle(
     question: str,
     composer: Composer,
     now: datetime,
+    programme: Programme | None = None,
 ) -> list[Outgoing]:
     root = composer.message_id(f"circle:{rnd.id}:{number}")
     subject = circle_subject(programme_name, question)
@@ -164,6 +175,7 @@ async def _create_circle(
                 others=[reflections[a.person.id] for a in answers if a is not answer],
                 own=reflections[person.id],
                 now=now,
+                open_until=open_until(now, programme),
             )
         )
     return mails
@@ -178,6 +190,7 @@ async def post_to_circle(
     elided: str,
     composer: Composer,
     now: datetime,
+    programme: Programme | None = None,
 ) -> list[Outgoing]:
     """Store a member's post and compose its relay to every other member (never back to the author)."""
     circle = await session.get(Circle, member.circle_id)
@@ -215,6 +228,74 @@ async def post_to_circle(
                 text_body=text,
                 references=[circle.root_message_id, intro_id],
                 now=now,
+                open_until=open_until(circle.created_at, programme),
             )
         )
+    return mails
+
+
+async def join_late(
+    session: AsyncSession,
+    rnd: Round,
+    person: Person,
+    reply: Reply,
+    programme: Programme | None,
+    composer: Composer,
+    now: datetime,
+) -> list[Outgoing]:
+    """A shareable answer that arrives after grouping joins the round's smallest open circle.
+
+    The newcomer gets an introduction with the others' reflections; the others get the newcomer's
+    reflection as a post. Nobody is left alone, and circles never grow past five.
+    """
+    member_of = await session.exec(
+        select(Member.id)
+        .join(Circle, col(Circle.id) == col(Member.circle_id))
+        .where(col(Circle.round_id) == rnd.id, col(Member.person_id) == person.id)
+    )
+    if member_of.first() is not None:
+        return []
+    sizes = await session.exec(
+        select(Circle, func.count(col(Member.id)))
+        .join(Member, col(Member.circle_id) == col(Circle.id))
+        .where(col(Circle.round_id) == rnd.id)
+        .group_by(col(Circle.id))
+        .order_by(func.count(col(Member.id)), col(Circle.id))
+    )
+    circle = next(
+        (c for c, n in sizes.all() if n < MAX_SIZE and open_until(c.created_at, programme) > now), None
+    )
+    if circle is None or circle.id is None or person.id is None:
+        return []
+    member = Member(circle_id=circle.id, person_id=person.id, reply_id=reply.id)
+    session.add(member)
+    await session.flush()
+    others = await session.exec(
+        select(Person, Reply)
+        .join(Member, col(Member.person_id) == col(Person.id))
+        .join(Reply, col(Reply.id) == col(Member.reply_id))
+        .where(col(Member.circle_id) == circle.id, col(Member.id) != member.id)
+    )
+    reflections = [Reflection(first_name(p.name, "A colleague"), p.team, r.text) for p, r in others.all()]
+    name = programme.name if programme else rnd.programme
+    asked = next((q for q in programme.questions if q.text == rnd.question), None) if programme else None
+    mails = [
+        compose_intro(
+            composer,
+            outbox_key=f"intro:{circle.id}:{member.id}",
+            member_id=member.id or 0,
+            recipient=Recipient(person.id, person.email, person.name),
+            subject=circle.subject,
+            root_message_id=circle.root_message_id,
+            question=asked.for_circle() if asked else rnd.question,
+            programme_name=name,
+            others=reflections,
+            own=Reflection(first_name(person.name, "A colleague"), person.team, reply.text),
+            now=now,
+            open_until=open_until(circle.created_at, programme),
+        )
+    ]
+    mails += await post_to_circle(
+        session, member, person, reply.inbound_id, reply.text, "", composer, now, programme
+    )
     return mails

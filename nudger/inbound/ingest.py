@@ -25,15 +25,16 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from nudger.config import Programme
-from nudger.conversations.circles import post_to_circle
+from nudger.conversations.circles import join_late, open_until, post_to_circle
 from nudger.errors import StoreUnavailable
 from nudger.inbound.auth import dmarc_result
 from nudger.inbound.classify import Verdict
 from nudger.inbound.parse import ParsedMessage, parse_message
 from nudger.inbound.route import find_tokens
 from nudger.inbound.understand import MessageKind, Understanding, understand
-from nudger.mail.compose import Composer, Recipient, compose_notice
+from nudger.mail.compose import Composer
 from nudger.mail.message import Outgoing
+from nudger.mail.notices import notice_once
 from nudger.mail.outbox import add_to_outbox, score_bounce
 from nudger.mail.tokens import Token, TokenKind
 from nudger.programmes.commands import Command, CommandName, parse_join
@@ -48,7 +49,6 @@ from nudger.store.models import (
     Inbound,
     InboundStatus,
     Member,
-    NoticeLog,
     Nudge,
     NudgeStatus,
     Outbox,
@@ -59,7 +59,6 @@ from nudger.store.models import (
     Round,
     Sharing,
 )
-from nudger.store.queries import insert_ignore
 
 log = logging.getLogger(__name__)
 
@@ -367,24 +366,9 @@ async def _notice(
     human: bool = False,
 ) -> list[Outgoing]:
     """One notice per address per reason per day, to a person we know (never to a machine)."""
-    if person.id is None or not (human or m.understood.is_human):
+    if not (human or m.understood.is_human):
         return []
-    day = m.today.isoformat()
-    if not await insert_ignore(session, NoticeLog, [{"address": person.email, "reason": reason, "day": day}]):
-        return []
-    c = deps.composer
-    token = c.keys.token(TokenKind.UNSUBSCRIBE, person.id)
-    mail = compose_notice(
-        c,
-        outbox_key=f"notice:{person.id}:{reason}:{day}",
-        recipient=Recipient(person.id, person.email, person.name),
-        reason=reason,
-        reply_token=token,
-        now=m.now,
-        until=until,
-        other=other,
-    )
-    return [mail]
+    return await notice_once(session, deps.composer, person, reason, m.now, until=until, other=other)
 
 
 async def _not_owner(
@@ -426,23 +410,32 @@ async def _to_nudge(
             "closed", f"the reply address for {rnd.programme} {rnd.period} has expired", person.id, mails
         )
     sharing = _sharing(u, person)
-    session.add(
-        Reply(
-            nudge_id=nudge.id or 0,
-            person_id=person.id or 0,
-            inbound_id=m.row.id or 0,
-            text=u.visible_text,
-            elided=u.elided_text[:MAX_ELIDED_CHARS],
-            sharing=sharing,
-            created_at=m.now,
-        )
+    reply = Reply(
+        nudge_id=nudge.id or 0,
+        person_id=person.id or 0,
+        inbound_id=m.row.id or 0,
+        text=u.visible_text,
+        elided=u.elided_text[:MAX_ELIDED_CHARS],
+        sharing=sharing,
+        created_at=m.now,
     )
+    session.add(reply)
     if nudge.status != NudgeStatus.REPLIED:
         nudge.status = NudgeStatus.REPLIED
         nudge.replied_at = m.now
     await wake(session, person.id or 0, rnd.programme)
-    late = " (after the round was grouped)" if rnd.grouped_at is not None else ""
-    return Outcome("reply", f"answer to round {rnd.programme} {rnd.period}, {sharing}{late}", person.id)
+    joined: list[Outgoing] = []
+    late = ""
+    if rnd.grouped_at is not None:
+        late = " (after the round was grouped)"
+        if sharing == Sharing.PEERS:  # a late answer joins a circle rather than being left alone
+            await session.flush()
+            programme = deps.programmes.get(rnd.programme)
+            joined = await join_late(session, rnd, person, reply, programme, deps.composer, m.now)
+            late += ": joined a circle" if joined else ""
+    return Outcome(
+        "reply", f"answer to round {rnd.programme} {rnd.period}, {sharing}{late}", person.id, joined
+    )
 
 
 def _sharing(u: Understanding, person: Person) -> Sharing:
@@ -526,7 +519,9 @@ async def _to_circle(
     if u.kind == MessageKind.EMPTY:
         mails = await _notice(session, deps, m, person, "empty")
         return Outcome("empty", u.reason, person.id, mails)
-    if token.expired(m.today):
+    rnd = await session.get(Round, circle.round_id)
+    programme = deps.programmes.get(rnd.programme) if rnd else None
+    if token.expired(m.today) or open_until(circle.created_at, programme) <= m.now:
         mails = await _notice(session, deps, m, person, "closed")
         return Outcome("closed", f"circle {circle.id} has closed", person.id, mails)
     mails = await post_to_circle(
@@ -538,5 +533,6 @@ async def _to_circle(
         u.elided_text[:MAX_ELIDED_CHARS],
         deps.composer,
         m.now,
+        programme,
     )
     return Outcome("post", f"circle {member.circle_id}: relayed to {len(mails)}", person.id, mails)

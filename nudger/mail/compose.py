@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -30,6 +30,10 @@ from nudger.mail.tokens import TokenKind
 LATE_REPLIES = timedelta(days=60)  # after the round closes, a nudge's reply address still routes
 CIRCLE_LIFETIME = timedelta(days=120)  # a circle's reply addresses, from the mail's date
 BOUNCE_WINDOW = timedelta(days=180)  # VERP bounce addresses
+
+
+def _closing(open_until: datetime | None, now: datetime) -> date:
+    return (open_until or now + CIRCLE_LIFETIME).date()
 
 
 @dataclass(frozen=True)
@@ -279,6 +283,7 @@ def compose_intro(
     others: Sequence[Reflection],
     own: Reflection,
     now: datetime,
+    open_until: datetime | None = None,
 ) -> Outgoing:
     """A circle member's introduction: everyone else's reflection, and how to answer them."""
     text, html = c.render(
@@ -299,7 +304,7 @@ def compose_intro(
             subject=subject,
             text=text,
             html=html,
-            reply_token=c.keys.token(TokenKind.MEMBER, member_id, (now + CIRCLE_LIFETIME).date()),
+            reply_token=c.keys.token(TokenKind.MEMBER, member_id, _closing(open_until, now)),
             list_name="circles",
             date=now,
             headers=MACHINE_HEADERS,
@@ -319,6 +324,7 @@ def compose_relay(
     text_body: str,
     references: Sequence[str],
     now: datetime,
+    open_until: datetime | None = None,
 ) -> Outgoing:
     """A member's post relayed to another member: from "Name via nudger", never their address.
 
@@ -336,7 +342,7 @@ def compose_relay(
             subject=subject if subject.lower().startswith("re:") else f"Re: {subject}",
             text=text,
             html=html,
-            reply_token=c.keys.token(TokenKind.MEMBER, member_id, (now + CIRCLE_LIFETIME).date()),
+            reply_token=c.keys.token(TokenKind.MEMBER, member_id, _closing(open_until, now)),
             list_name="circles",
             date=now,
             headers=HUMAN_RELAY_HEADERS,
@@ -363,6 +369,8 @@ NOTICE_REASONS = frozenset(
         "not_owner",
         "encrypted",
         "join",
+        "private_answer",
+        "too_few",
     }
 )
 _NOTICE_SUBJECTS = {"stop": "You've left {service}", "join": "Welcome to {service}"}

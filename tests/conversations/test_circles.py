@@ -1,0 +1,183 @@
+"""Circles on a real database: private answers, too few people, late answers, closing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from typing import Any
+
+import pytest
+from sqlmodel import col, select
+
+from nudger.config import Programme
+from nudger.conversations.circles import close_rounds
+from nudger.inbound.accept import Position, store_raw
+from nudger.inbound.ingest import IngestDeps, process_inbound
+from nudger.mail.compose import Composer
+from nudger.mail.tokens import TokenKind
+from nudger.programmes.nudges import plan_due
+from nudger.programmes.roster import RosterRow, upsert_people
+from nudger.queue import RecordingQueue
+from nudger.store.db import SessionMaker, transaction
+from nudger.store.models import Circle, Inbound, Member, Nudge, NudgeStatus, Outbox
+from tests.fixtures import identity, keys
+
+MONDAY = datetime(2026, 1, 12, 12, 0, tzinfo=UTC)
+PROG = Programme.model_validate(
+    {
+        "key": "weekly",
+        "name": "Weekly",
+        "schedule": {"weekday": "tue", "time": "10:00", "jitter_minutes": 0},
+        "reply_window_hours": 48,
+        "circle_days": 7,
+        "questions": [{"text": "What did you learn?"}],
+    }
+)
+
+
+@dataclass
+class Org:
+    sessions: SessionMaker
+    composer: Composer
+    deps: IngestDeps
+    nudges: dict[str, Nudge]
+
+
+async def make_org(sessions: SessionMaker, env: Any, names: list[str]) -> Org:
+    async with transaction(sessions) as session:
+        rows = [
+            RosterRow(n, f"{name}@corp.test", name.title(), f"T{n % 3}", "UTC")
+            for n, name in enumerate(names)
+        ]
+        await upsert_people(session, rows, [PROG], MONDAY, consent_how="test")
+    composer = Composer(env, identity(), keys())
+    await plan_due(sessions, [PROG], composer, RecordingQueue(), MONDAY)
+    async with transaction(sessions) as session:
+        found = (await session.exec(select(Nudge))).all()
+        for n in found:
+            n.status, n.sent_at = NudgeStatus.SENT, n.due_at
+    async with sessions() as session:
+        from nudger.store.models import Person
+
+        by_id = {p.id: p.email.split("@")[0] for p in (await session.exec(select(Person))).all()}
+        nudges = {by_id[n.person_id]: n for n in (await session.exec(select(Nudge))).all()}
+    return Org(sessions, composer, IngestDeps(composer, {"weekly": PROG}), nudges)
+
+
+async def reply(org: Org, name: str, body: str, when: datetime, *, member: int | None = None) -> Inbound:
+    kind, ident = (TokenKind.MEMBER, member) if member else (TokenKind.NUDGE, org.nudges[name].id or 0)
+    to = identity().reply_address(keys().token(kind, ident))
+    raw = (
+        f"From: {name}@corp.test\r\nTo: {to}\r\nSubject: Re\r\n"
+        f"Message-ID: <{name}.{when.timestamp()}@x>\r\n\r\n"
+        f"{body}\r\n"
+    ).encode()
+    async with transaction(org.sessions) as session:
+        inbound_id = await store_raw(session, raw, Position("smtp"), when)
+    assert inbound_id is not None
+    await process_inbound(org.sessions, org.deps, RecordingQueue(), inbound_id, when)
+    async with org.sessions() as session:
+        row = await session.get(Inbound, inbound_id)
+    assert row is not None
+    return row
+
+
+async def outbox(org: Org, kind: str) -> list[Outbox]:
+    async with org.sessions() as session:
+        return list(
+            (await session.exec(select(Outbox).where(Outbox.kind == kind).order_by(col(Outbox.id)))).all()
+        )
+
+
+def text(row: Outbox) -> str:
+    msg = message_from_bytes(row.raw)
+    part = next(p for p in msg.walk() if p.get_content_type() == "text/plain")
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode()
+
+
+async def test_private_answers_are_not_placed_and_their_authors_are_told(
+    sessions: SessionMaker, env: Any
+) -> None:
+    org = await make_org(sessions, env, ["ana", "ben", "cy", "dee"])
+    after = MONDAY + timedelta(days=1)
+    for name in ("ana", "ben", "cy"):
+        await reply(org, name, f"{name} learned something.", after)
+    await reply(org, "dee", "private\nA hard week.", after)
+    await close_rounds(sessions, {"weekly": PROG}, org.composer, RecordingQueue(), MONDAY + timedelta(days=4))
+    intros = await outbox(org, "intro")
+    assert sorted(r.to_addr for r in intros) == ["ana@corp.test", "ben@corp.test", "cy@corp.test"]
+    assert all("A hard week" not in text(r) for r in intros)
+    [notice] = await outbox(org, "notice")
+    assert notice.to_addr == "dee@corp.test"
+    assert "stays out of the circles" in text(notice)
+
+
+async def test_too_few_answers_make_no_circle_and_say_so(sessions: SessionMaker, env: Any) -> None:
+    org = await make_org(sessions, env, ["ana", "ben", "cy"])
+    for name in ("ana", "ben"):
+        await reply(org, name, "Something.", MONDAY + timedelta(days=1))
+    await close_rounds(sessions, {"weekly": PROG}, org.composer, RecordingQueue(), MONDAY + timedelta(days=4))
+    assert await outbox(org, "intro") == []
+    assert sorted(n.to_addr for n in await outbox(org, "notice")) == ["ana@corp.test", "ben@corp.test"]
+
+
+async def test_a_late_answer_joins_the_smallest_circle(sessions: SessionMaker, env: Any) -> None:
+    org = await make_org(sessions, env, ["ana", "ben", "cy", "dee"])
+    for name in ("ana", "ben", "cy"):
+        await reply(org, name, f"{name} learned something.", MONDAY + timedelta(days=1))
+    await close_rounds(sessions, {"weekly": PROG}, org.composer, RecordingQueue(), MONDAY + timedelta(days=4))
+    row = await reply(org, "dee", "Late, but here: I learned patience.", MONDAY + timedelta(days=5))
+    assert "joined a circle" in row.reason
+    async with sessions() as session:
+        members = (await session.exec(select(Member))).all()
+    assert len(members) == 4
+    dee_intro = [r for r in await outbox(org, "intro") if r.to_addr == "dee@corp.test"]
+    assert len(dee_intro) == 1
+    assert "ana learned something." in text(dee_intro[0])
+    relays = await outbox(org, "relay")
+    assert sorted(r.to_addr for r in relays) == ["ana@corp.test", "ben@corp.test", "cy@corp.test"]
+    assert all("I learned patience" in text(r) for r in relays)
+
+
+async def test_a_circle_closes_after_its_days(sessions: SessionMaker, env: Any) -> None:
+    org = await make_org(sessions, env, ["ana", "ben", "cy"])
+    for name in ("ana", "ben", "cy"):
+        await reply(org, name, "Something.", MONDAY + timedelta(days=1))
+    grouped = MONDAY + timedelta(days=4)
+    await close_rounds(sessions, {"weekly": PROG}, org.composer, RecordingQueue(), grouped)
+    async with sessions() as session:
+        circle = (await session.exec(select(Circle))).one()
+        ana = (
+            await session.exec(select(Member).where(Member.person_id == org.nudges["ana"].person_id))
+        ).one()
+    open_row = await reply(org, "ana", "Still talking!", grouped + timedelta(days=6), member=ana.id)
+    assert open_row.verdict == "post"
+    late = await reply(org, "ana", "Anyone still here?", grouped + timedelta(days=8), member=ana.id)
+    assert late.verdict == "closed"
+    assert "has closed" in text((await outbox(org, "notice"))[-1])
+    assert circle.id is not None
+
+
+@pytest.mark.parametrize("kind", ["intro", "relay"])
+async def test_circle_reply_addresses_expire_with_the_circle(
+    sessions: SessionMaker, env: Any, kind: str
+) -> None:
+    org = await make_org(sessions, env, ["ana", "ben", "cy"])
+    for name in ("ana", "ben", "cy"):
+        await reply(org, name, "Something.", MONDAY + timedelta(days=1))
+    grouped = MONDAY + timedelta(days=4)
+    await close_rounds(sessions, {"weekly": PROG}, org.composer, RecordingQueue(), grouped)
+    if kind == "relay":
+        async with sessions() as session:
+            ana = (
+                await session.exec(select(Member).where(Member.person_id == org.nudges["ana"].person_id))
+            ).one()
+        await reply(org, "ana", "Hello circle.", grouped + timedelta(days=1), member=ana.id)
+    row = (await outbox(org, kind))[0]
+    address = str(message_from_bytes(row.raw)["Reply-To"])
+    token = keys().read(address.split("+", 1)[1].split("@", 1)[0])
+    assert token is not None
+    assert token.expires == (grouped + timedelta(days=PROG.circle_days)).date()
