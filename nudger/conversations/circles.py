@@ -107,7 +107,7 @@ async def _group_round(
         programme = programmes.get(rnd.programme)
         latest = await _latest_answers(session, round_id)
         answers = [a for a in latest if a.reply.sharing == Sharing.PEERS]
-        by_person = {a.person.id: a for a in answers}
+        by_person: dict[int | str, Answer] = {a.person.id or 0: a for a in answers}
         groups = form_circles(
             [Candidate(a.person.id or 0, a.person.team) for a in answers],
             target=programme.circle_size if programme else 4,

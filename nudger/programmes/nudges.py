@@ -405,9 +405,36 @@ async def preview(
         for prog in programmes:
             out += await _preview_nudges(session, prog, now, start, end)
             out += await _preview_reminders(session, prog, start, end)
+            out += await _preview_check_ins(session, prog, start, end)
         if start <= now < end:
             out += await _preview_invites(session, now)
     return sorted(out, key=lambda e: (e.send_at, e.person))
+
+
+async def _preview_check_ins(
+    session: AsyncSession, prog: Programme, start: datetime, end: datetime
+) -> list[PlannedEmail]:
+    """ "Still interested?" emails due when a round closes in the window, if the person stays silent."""
+    if prog.ghost_after <= 0:
+        return []
+    rows = await session.exec(
+        select(Person, Round)
+        .join(Nudge, col(Nudge.person_id) == col(Person.id))
+        .join(Round, col(Round.id) == col(Nudge.round_id))
+        .join(
+            Enrolment, (col(Enrolment.person_id) == col(Person.id)) & (col(Enrolment.programme) == prog.key)
+        )
+        .where(col(Round.programme) == prog.key)
+        .where(col(Round.grouped_at).is_(None))
+        .where(col(Round.closes_at) >= start, col(Round.closes_at) < end)
+        .where(col(Nudge.status) == NudgeStatus.SENT)
+        .where(col(Enrolment.dormant_since).is_(None))
+        .where(col(Enrolment.silent_rounds) >= prog.ghost_after - 1)
+    )
+    return [
+        PlannedEmail(p.email, p.name, prog.key, rnd.period, "", "check_in", rnd.closes_at, p.timezone)
+        for p, rnd in rows.all()
+    ]
 
 
 async def _preview_invites(session: AsyncSession, now: datetime) -> list[PlannedEmail]:

@@ -180,3 +180,28 @@ async def test_a_pause_that_ends_mid_week_resumes_with_the_next_round(
     assert nudge.due_at == datetime(
         2026, 1, 20, 9, 0, tzinfo=UTC
     )  # not the Tuesday she was away; the next one
+
+
+async def test_plan_preview_lists_the_check_in_a_silent_round_would_bring(
+    sessions: SessionMaker, env: Any
+) -> None:
+    from nudger.conversations.circles import close_rounds
+
+    programme = prog("alpha", ghost_after=2)
+    await enrol(sessions, [programme])
+    composer = Composer(env, identity(), keys())
+    for week in range(2):
+        monday = MONDAY + timedelta(weeks=week)
+        await plan_due(sessions, [programme], composer, RecordingQueue(), monday)
+        async with transaction(sessions) as session:
+            for n in (await session.exec(select(Nudge).where(Nudge.status == NudgeStatus.PLANNED))).all():
+                n.status, n.sent_at = NudgeStatus.SENT, n.due_at
+        if week == 0:
+            await close_rounds(
+                sessions, {"alpha": programme}, composer, RecordingQueue(), monday + timedelta(days=6)
+            )
+    second_monday = MONDAY + timedelta(weeks=1)
+    listed = await preview(
+        sessions, [programme], second_monday, second_monday, second_monday + timedelta(days=7)
+    )
+    assert [(p.kind, p.person) for p in listed if p.kind == "check_in"] == [("check_in", "ana@corp.test")]
