@@ -20,7 +20,7 @@ from arq.worker import Function, Worker
 from nudger.app import Services, open_services
 from nudger.clock import Clock
 from nudger.config import Secrets, Settings
-from nudger.conversations.circles import close_rounds
+from nudger.conversations.circles import close_rounds, nudge_quiet_circles
 from nudger.errors import ImapError, StoreUnavailable
 from nudger.inbound.accept import stale_inbound
 from nudger.inbound.imap import ImapAccount, ImapMailbox
@@ -70,7 +70,9 @@ async def plan(ctx: dict[str, Any]) -> int:
 
 async def connect(ctx: dict[str, Any]) -> int:
     s = services(ctx)
-    return await close_rounds(s.sessions, s.programmes, s.composer, s.queue, s.clock.now())
+    formed = await close_rounds(s.sessions, s.programmes, s.composer, s.queue, s.clock.now())
+    await nudge_quiet_circles(s.sessions, s.programmes, s.composer, s.queue, s.clock.now())
+    return formed
 
 
 async def report(ctx: dict[str, Any]) -> int:

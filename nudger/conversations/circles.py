@@ -18,12 +18,13 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from nudger.config import Programme
-from nudger.conversations.grouping import MAX_SIZE, Candidate, form_circles
+from nudger.conversations.grouping import MAX_SIZE, MIN_SIZE, Candidate, form_circles
 from nudger.mail.compose import (
     Composer,
     Recipient,
     Reflection,
     circle_subject,
+    compose_circle_nudge,
     compose_intro,
     compose_relay,
     first_name,
@@ -108,8 +109,10 @@ async def _group_round(
         latest = await _latest_answers(session, round_id)
         answers = [a for a in latest if a.reply.sharing == Sharing.PEERS]
         by_person: dict[int | str, Answer] = {a.person.id or 0: a for a in answers}
-        groups = form_circles(
-            [Candidate(a.person.id or 0, a.person.team) for a in answers],
+        kept = await _kept_together(session, rnd, set(by_person))
+        placed = {p for group in kept for p in group}
+        groups = kept + form_circles(
+            [Candidate(a.person.id or 0, a.person.team) for a in answers if a.person.id not in placed],
             target=programme.circle_size if programme else 4,
             seed=round_id,
         )
@@ -130,6 +133,38 @@ async def _group_round(
     await queue.send_mail(queued)
     log.info("round %s grouped: %s circles from %s answers", round_id, len(groups), len(answers))
     return len(groups)
+
+
+async def _kept_together(
+    session: AsyncSession, rnd: Round, answered: set[int | str]
+) -> list[list[int | str]]:
+    """Circles of this programme's previous round where a majority voted "keep us together": their
+    members who answered this round stay together (if at least three did)."""
+    previous = await session.exec(
+        select(Round.id)
+        .where(col(Round.programme) == rnd.programme, col(Round.period) < rnd.period)
+        .where(col(Round.grouped_at).is_not(None))
+        .order_by(col(Round.period).desc())
+        .limit(1)
+    )
+    previous_id = previous.first()
+    if previous_id is None:
+        return []
+    rows = await session.exec(
+        select(Member.circle_id, Member.person_id, Member.keep_vote)
+        .join(Circle, col(Circle.id) == col(Member.circle_id))
+        .where(col(Circle.round_id) == previous_id)
+    )
+    circles: dict[int, list[tuple[int, bool]]] = {}
+    for circle_id, person_id, vote in rows.all():
+        circles.setdefault(circle_id, []).append((person_id, vote))
+    kept: list[list[int | str]] = []
+    for members in circles.values():
+        if sum(vote for _, vote in members) * 2 > len(members):
+            staying: list[int | str] = [p for p, _ in members if p in answered]
+            if MIN_SIZE <= len(staying) <= MAX_SIZE:
+                kept.append(staying)
+    return kept
 
 
 async def _create_circle(
@@ -298,4 +333,76 @@ async def join_late(
     mails += await post_to_circle(
         session, member, person, reply.inbound_id, reply.text, "", composer, now, programme
     )
+    return mails
+
+
+#: a circle with no follow-up this long after it formed gets one nudge
+QUIET_AFTER = timedelta(days=3)
+
+
+async def nudge_quiet_circles(
+    sessions: SessionMaker,
+    programmes: Mapping[str, Programme],
+    composer: Composer,
+    queue: Queue,
+    now: datetime,
+) -> int:
+    """One "anyone want to pick up X's point?" to each circle that stayed silent; at most once each."""
+    async with transaction(sessions) as session:
+        posted = select(Post.circle_id)
+        quiet = await session.exec(
+            select(Circle, Round)
+            .join(Round, col(Round.id) == col(Circle.round_id))
+            .where(col(Circle.nudged_at).is_(None))
+            .where(col(Circle.created_at) <= now - QUIET_AFTER)
+            .where(col(Circle.id).not_in(posted))
+            .order_by(col(Circle.id))
+            .limit(500)
+        )
+        mails: list[Outgoing] = []
+        for circle, rnd in quiet.all():
+            programme = programmes.get(rnd.programme)
+            if open_until(circle.created_at, programme) <= now:
+                circle.nudged_at = now  # closed already: never nudge it
+                continue
+            circle.nudged_at = now
+            mails += await _circle_nudge(session, circle, composer, now, programme)
+        queued = await add_to_outbox(session, mails, now)
+    await queue.send_mail(queued)
+    return len(queued)
+
+
+async def _circle_nudge(
+    session: AsyncSession, circle: Circle, composer: Composer, now: datetime, programme: Programme | None
+) -> list[Outgoing]:
+    rows = await session.exec(
+        select(Member, Person, Reply)
+        .join(Person, col(Person.id) == col(Member.person_id))
+        .join(Reply, col(Reply.id) == col(Member.reply_id))
+        .where(col(Member.circle_id) == circle.id)
+        .where(col(Person.status).in_([PersonStatus.ACTIVE, PersonStatus.PAUSED]))
+        .order_by(col(Member.id))
+    )
+    members = list(rows.all())
+    if len(members) < 2:
+        return []
+    _, author, reply = members[(circle.id or 0) % len(members)]  # deterministic: a run twice picks the same
+    name = first_name(author.name, "A colleague")
+    mails = []
+    for member, person, _ in members:
+        intro_id = composer.message_id(f"intro:{circle.id}:{member.id}")
+        mails.append(
+            compose_circle_nudge(
+                composer,
+                outbox_key=f"circle_nudge:{circle.id}:{member.id}",
+                member_id=member.id or 0,
+                recipient=Recipient(person.id or 0, person.email, person.name),
+                subject=circle.subject,
+                references=[circle.root_message_id, intro_id],
+                point_author="you" if person.id == author.id else name,
+                point=reply.text[:600],
+                now=now,
+                open_until=open_until(circle.created_at, programme),
+            )
+        )
     return mails

@@ -453,8 +453,15 @@ async def _command(
     person: Person,
     nudge: Nudge | None,
     command: Command,
+    member: Member | None = None,
 ) -> Outcome:
     name = command.name
+    if name == CommandName.KEEP:
+        if member is None:  # only a circle can vote to stay together
+            return Outcome("command", "keep: not a reply to a circle", person.id)
+        member.keep_vote = True
+        mails = await _notice(session, deps, m, person, "keep")
+        return Outcome("command", f"keep: circle {member.circle_id}", person.id, mails)
     until = local_midnight(command.until, person.timezone) if command.until else None
     if name == CommandName.STOP:
         await set_status(session, person.email, PersonStatus.LEFT, m.now, how="email: stop")
@@ -515,7 +522,7 @@ async def _to_circle(
         return await _not_owner(session, deps, m, person, "circle")
     u = m.understood
     if u.kind == MessageKind.COMMAND and u.command is not None:
-        return await _command(session, deps, m, person, None, u.command)
+        return await _command(session, deps, m, person, None, u.command, member)
     if u.kind == MessageKind.EMPTY:
         mails = await _notice(session, deps, m, person, "empty")
         return Outcome("empty", u.reason, person.id, mails)

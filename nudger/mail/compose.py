@@ -371,6 +371,7 @@ NOTICE_REASONS = frozenset(
         "join",
         "private_answer",
         "too_few",
+        "keep",
     }
 )
 _NOTICE_SUBJECTS = {"stop": "You've left {service}", "join": "Welcome to {service}"}
@@ -459,6 +460,46 @@ def compose_invite(
             list_name=INVITE_LIST,
             date=now,
             headers=MACHINE_HEADERS,
+        ),
+    )
+
+
+def compose_circle_nudge(
+    c: Composer,
+    *,
+    outbox_key: str,
+    member_id: int,
+    recipient: Recipient,
+    subject: str,
+    references: Sequence[str],
+    point_author: str,
+    point: str,
+    now: datetime,
+    open_until: datetime | None = None,
+) -> Outgoing:
+    """The one nudge to a quiet circle: "anyone want to pick up <name>'s point?", in its thread."""
+    text, html = c.render(
+        "circle_nudge",
+        first_name=first_name(recipient.name),
+        author=point_author,
+        point=point,
+        unsubscribe_url=c.unsubscribe_url(recipient.person_id),
+    )
+    return _personal(
+        c,
+        recipient,
+        _Mail(
+            kind="circle_nudge",
+            key=outbox_key,
+            subject=subject if subject.lower().startswith("re:") else f"Re: {subject}",
+            text=text,
+            html=html,
+            reply_token=c.keys.token(TokenKind.MEMBER, member_id, _closing(open_until, now)),
+            list_name="circles",
+            date=now,
+            headers=MACHINE_HEADERS,
+            in_reply_to=references[-1] if references else None,
+            references=references,
         ),
     )
 

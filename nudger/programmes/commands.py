@@ -41,6 +41,7 @@ class CommandName(StrEnum):
     SHARE = "share"
     HELP = "help"
     JOIN = "join"  # only in a reply to an invitation (`parse_join`)
+    KEEP = "keep"  # a circle member votes to stay together next round
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,14 @@ _PHRASES: dict[str, CommandName] = {
     ),
     **_phrases(CommandName.SHARE, "share, teilen, partager, compartir, share it, [share]"),
     **_phrases(CommandName.HELP, "help, hilfe, aide, ayuda, commands"),
+    **_phrases(
+        CommandName.KEEP,
+        "keep us together, keep together, keep this group, keep this circle, stay together,"
+        "let's stay together, lets stay together, same group again, same circle again,"
+        "zusammenbleiben, gruppe behalten, bleiben wir zusammen, lasst uns zusammenbleiben,"
+        "restons ensemble, rester ensemble, garder le groupe, garder ce groupe,"
+        "sigamos juntos, seguir juntos, mantener el grupo, mantengamos el grupo",
+    ),
 }
 #: yes / join in English, German, French and Spanish (compared after `_join_words`)
 _JOIN_PHRASES = frozenset(

@@ -200,6 +200,8 @@ class Circle(SQLModel, table=True):
     root_message_id: str = Field(unique=True, max_length=255)
     subject: str = Field(max_length=300)
     created_at: datetime
+    #: when the one "anyone want to pick up …?" nudge went to a quiet circle
+    nudged_at: datetime | None = None
 
 
 class Member(SQLModel, table=True):
@@ -208,6 +210,8 @@ class Member(SQLModel, table=True):
     circle_id: int = Field(foreign_key="circle.id", index=True)
     person_id: int = Field(foreign_key="person.id", index=True)
     reply_id: int | None = Field(default=None, foreign_key="reply.id")
+    #: voted "keep us together": a majority of the circle keeps it for the next round
+    keep_vote: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class Post(SQLModel, table=True):

@@ -181,3 +181,76 @@ async def test_circle_reply_addresses_expire_with_the_circle(
     token = keys().read(address.split("+", 1)[1].split("@", 1)[0])
     assert token is not None
     assert token.expires == (grouped + timedelta(days=PROG.circle_days)).date()
+
+
+async def test_a_quiet_circle_gets_one_nudge_in_its_thread(sessions: SessionMaker, env: Any) -> None:
+    from nudger.conversations.circles import QUIET_AFTER, nudge_quiet_circles
+
+    org = await make_org(sessions, env, ["ana", "ben", "cy"])
+    for name in ("ana", "ben", "cy"):
+        await reply(org, name, f"{name.title()} wants to try pair programming.", MONDAY + timedelta(days=1))
+    grouped = MONDAY + timedelta(days=4)
+    await close_rounds(sessions, {"weekly": PROG}, org.composer, RecordingQueue(), grouped)
+    progs = {"weekly": PROG}
+    assert (
+        await nudge_quiet_circles(
+            sessions, progs, org.composer, RecordingQueue(), grouped + timedelta(days=1)
+        )
+        == 0
+    )
+    later = grouped + QUIET_AFTER + timedelta(hours=1)
+    assert await nudge_quiet_circles(sessions, progs, org.composer, RecordingQueue(), later) == 3
+    assert (
+        await nudge_quiet_circles(sessions, progs, org.composer, RecordingQueue(), later + timedelta(days=1))
+        == 0
+    )
+    nudges = await outbox(org, "circle_nudge")
+    assert sorted(n.to_addr for n in nudges) == ["ana@corp.test", "ben@corp.test", "cy@corp.test"]
+    async with sessions() as session:
+        circle = (await session.exec(select(Circle))).one()
+    for row in nudges:
+        msg = message_from_bytes(row.raw)
+        assert circle.root_message_id in str(msg["References"])
+        assert "wants to try pair programming" in text(row)
+
+
+async def test_a_circle_that_votes_to_stay_together_does(sessions: SessionMaker, env: Any) -> None:
+    names = ["ana", "ben", "cy", "dee", "eve", "fay", "gus", "hal"]
+    org = await make_org(sessions, env, names)
+    for name in names:
+        await reply(org, name, "Week one.", MONDAY + timedelta(days=1))
+    grouped = MONDAY + timedelta(days=4)
+    await close_rounds(sessions, {"weekly": PROG}, org.composer, RecordingQueue(), grouped)
+    async with sessions() as session:
+        members = (await session.exec(select(Member).order_by(col(Member.id)))).all()
+    first_circle = [m for m in members if m.circle_id == members[0].circle_id]
+    assert len(first_circle) == 4
+    for m in first_circle[:3]:  # three of four vote: a majority
+        name = next(n for n, nudge in org.nudges.items() if nudge.person_id == m.person_id)
+        row = await reply(org, name, "keep us together", grouped + timedelta(days=1), member=m.id)
+        assert row.verdict == "command"
+    # week two: everyone answers again; the kept circle stays together
+    await plan_due(sessions, [PROG], org.composer, RecordingQueue(), MONDAY + timedelta(weeks=1))
+    async with transaction(sessions) as session:
+        for n in (await session.exec(select(Nudge).where(Nudge.status == NudgeStatus.PLANNED))).all():
+            n.status, n.sent_at = NudgeStatus.SENT, n.due_at
+    async with sessions() as session:
+        week_two = {
+            n.person_id: n
+            for n in (
+                await session.exec(select(Nudge).where(Nudge.round_id != org.nudges["ana"].round_id))
+            ).all()
+        }
+    for name, first in org.nudges.items():
+        org.nudges[name] = week_two[first.person_id]
+        await reply(org, name, "Week two.", MONDAY + timedelta(weeks=1, days=1))
+    await close_rounds(
+        sessions, {"weekly": PROG}, org.composer, RecordingQueue(), MONDAY + timedelta(weeks=1, days=4)
+    )
+    async with sessions() as session:
+        later = (await session.exec(select(Member).where(col(Member.id) > members[-1].id))).all()
+    kept = {m.person_id for m in first_circle}
+    circles_now: dict[int, set[int]] = {}
+    for m in later:
+        circles_now.setdefault(m.circle_id, set()).add(m.person_id)
+    assert kept in circles_now.values()
