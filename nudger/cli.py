@@ -22,6 +22,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from nudger.config import ConfigError, Secrets, Settings, load_settings, resolve_secrets
+from nudger.groups_cli import groups_command
 from nudger.logs import configure_logging
 from nudger.store.db import SessionMaker, make_engine, make_sessionmaker, migrate, schema_state, transaction
 from nudger.store.models import Person, PersonStatus
@@ -39,8 +40,9 @@ inbox_app = typer.Typer(
     help="Inbound mail: what was held and why; retry or release it.", no_args_is_help=True
 )
 app.add_typer(inbox_app, name="inbox")
+app.command("groups")(groups_command)
 
-console = Console()
+console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
@@ -183,8 +185,8 @@ def people_import(
         console.print(f"{len(rows)} valid row(s), {len(errors)} error(s); nothing changed (dry run)")
         raise typer.Exit(1 if errors else 0)
 
-    async def _go() -> tuple[int, int, int]:
-        created = updated = invited = 0
+    async def _go() -> tuple[int, int, int, int]:
+        created = updated = invited = erased = 0
         async with database(settings) as sessions:
             with _progress() as progress:
                 task = progress.add_task("importing", total=len(rows))
@@ -206,11 +208,13 @@ def people_import(
                             )
                     created += result.created
                     updated += result.updated
+                    erased += result.erased
                     progress.advance(task, len(chunk))
-        return created, updated, invited
+        return created, updated, invited, erased
 
-    created, updated, invited = run(_go())
-    console.print(f"created {created}, updated {updated}, {len(errors)} line(s) with errors")
+    created, updated, invited, erased = run(_go())
+    gone = f", {erased} not re-imported (erased at their request)" if erased else ""
+    console.print(f"created {created}, updated {updated}, {len(errors)} line(s) with errors{gone}")
     if invite:
         console.print(f"{invited} new people invited: send the invitations with `nudger people invite --all`")
     if errors:
@@ -739,6 +743,17 @@ def demo(
     configure_logging("WARNING")
     code = run(run_demo(out.resolve(), console))
     raise typer.Exit(code)
+
+
+def _register_ops() -> None:
+    from nudger.ops_cli import export_command, forget_command, metrics_command
+
+    app.command("export")(export_command)
+    app.command("forget")(forget_command)
+    app.command("metrics")(metrics_command)
+
+
+_register_ops()
 
 
 def main() -> None:

@@ -132,3 +132,26 @@ def test_plan_lists_pending_invitations(tmp_path: Path, monkeypatch: pytest.Monk
         ("invite", "bo@corp.test"),
         ("invite", "cy@corp.test"),
     ]
+
+
+def test_export_then_forget_a_person(config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ana.json"
+    assert invoke("export", "ana@corp.test", "--out", str(out), "--config", str(config)).exit_code == 0
+    assert json.loads(out.read_text())["person"]["email"] == "ana@corp.test"
+    dry = invoke("forget", "ana@corp.test", "--config", str(config))
+    assert "Run again with --yes" in dry.output
+    assert "ana@corp.test" in statuses(config)
+    done = invoke("forget", "ana@corp.test", "--yes", "--config", str(config))
+    assert done.exit_code == 0, done.output
+    assert "ana@corp.test" not in statuses(config)
+    again = invoke("people", "import", "staff.csv", "--config", str(config))
+    assert "1 not re-imported (erased at their request)" in again.output
+    assert "ana@corp.test" not in statuses(config)
+
+
+def test_metrics_in_prometheus_text_format(config: Path) -> None:
+    result = invoke("metrics", "--config", str(config))
+    assert result.exit_code == 0
+    assert "# TYPE nudger_people gauge" in result.output
+    assert 'nudger_people{status="active"} 3' in result.output
+    assert "nudger_outbox_due 0" in result.output

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from nudger.config import Programme, check_timezone
 from nudger.mail.compose import CONSENT_TEXT_VERSION
+from nudger.privacy import address_hash, forgotten_hashes
 from nudger.store.models import Audit, Enrolment, Person, PersonStatus, Sharing
 from nudger.store.queries import insert_ignore_many, insert_many, table_of
 
@@ -124,6 +125,7 @@ def in_audience(programme: Programme, email: str, team: str, tags: Iterable[str]
 class UpsertResult:
     created: int
     updated: int
+    erased: int = 0  # people who asked to be forgotten: never re-imported
 
 
 async def upsert_people(
@@ -143,11 +145,13 @@ async def upsert_people(
     statements throughout: 100 000 rows take seconds, not minutes.
     """
     programmes = list(programmes)
-    created = updated = 0
+    created = updated = skipped = 0
     for start in range(0, len(rows), UPSERT_CHUNK):
         chunk = rows[start : start + UPSERT_CHUNK]
         found = await _ids(session, [r.email for r in chunk])
-        new = [r for r in chunk if r.email not in found]
+        erased = await forgotten_hashes(session, [r.email for r in chunk if r.email not in found])
+        skipped += sum(1 for r in chunk if address_hash(r.email) in erased)
+        new = [r for r in chunk if r.email not in found and address_hash(r.email) not in erased]
         old = [r for r in chunk if r.email in found]
         consented = initial_status == PersonStatus.ACTIVE
         await insert_many(
@@ -159,6 +163,7 @@ async def upsert_people(
         enrolments = [
             {"person_id": ids[r.email], "programme": prog.key, "joined_at": now, "silent_rounds": 0}
             for r in chunk
+            if r.email in ids  # not the ones erased at their request
             for prog in programmes
             if in_audience(prog, r.email, r.team, r.tags)
         ]
@@ -171,7 +176,7 @@ async def upsert_people(
         )
         created += len(new)
         updated += len(old)
-    return UpsertResult(created, updated)
+    return UpsertResult(created, updated, skipped)
 
 
 UPSERT_CHUNK = 2000
