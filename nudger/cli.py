@@ -462,7 +462,7 @@ def worker(
     """Run the arq worker: sending, processing, planning, circles, reports, sweeping, IMAP polling."""
     from nudger.worker import build_worker
 
-    configure_logging(log_level)
+    configure_logging(log_level, fmt=os.environ.get("NUDGER_LOG_FORMAT", "text"))
     settings = settings_or_exit(config)
     secrets = secrets_or_exit(settings, config)
     w = build_worker(settings, secrets, burst=burst)
@@ -481,7 +481,7 @@ def web(
     """Serve the web endpoint: one-click unsubscribe (RFC 8058), pause / resume, joining by invitation."""
     from nudger.serve import serve_web
 
-    configure_logging(log_level)
+    configure_logging(log_level, fmt=os.environ.get("NUDGER_LOG_FORMAT", "text"))
     settings = settings_or_exit(config)
     secrets = secrets_or_exit(settings, config)
     if not settings.service.base_url.startswith("https://"):
@@ -504,7 +504,7 @@ def listen(
     """Run the inbound SMTP listener (250 only once a message is stored)."""
     from nudger.serve import serve_listener
 
-    configure_logging(log_level)
+    configure_logging(log_level, fmt=os.environ.get("NUDGER_LOG_FORMAT", "text"))
     settings = settings_or_exit(config)
     secrets = secrets_or_exit(settings, config)
     run(serve_listener(settings, secrets, host=host, port=port))
@@ -519,7 +519,7 @@ def poll(
     """Fetch new mail from the configured IMAP mailbox(es) and queue it for processing."""
     from nudger.serve import serve_poller
 
-    configure_logging(log_level)
+    configure_logging(log_level, fmt=os.environ.get("NUDGER_LOG_FORMAT", "text"))
     settings = settings_or_exit(config)
     if settings.inbound.imap is None:
         raise fail(f"{config}: inbound.imap: not configured")
