@@ -108,6 +108,8 @@ class ServiceConfig(_Model):
     base_url: str = ""
     signing_secret_env: str = "NUDGER_SECRET"
     reply_window_hours: int = Field(default=72, ge=1, le=24 * 30)
+    #: raw inbound mail is blanked this many days after it was processed (extracted answers stay)
+    retention_days: int = Field(default=30, ge=1, le=3650)
 
     @field_validator("from_address")
     @classmethod

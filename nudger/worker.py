@@ -28,6 +28,7 @@ from nudger.inbound.ingest import process_inbound as process_inbound_flow
 from nudger.inbound.poll import poll_mailbox
 from nudger.mail.outbox import Outcome, deliver, stale_work
 from nudger.mail.smtp import Transport
+from nudger.privacy import purge_raw_mail
 from nudger.programmes.nudges import plan_due
 from nudger.queue import redis_settings
 from nudger.reports.send import send_due_reports
@@ -87,11 +88,12 @@ async def sweep(ctx: dict[str, Any]) -> dict[str, int]:
     async with transaction(s.sessions) as session:
         outbox = await stale_work(session, now)
         inbound = await stale_inbound(session, now - INBOUND_GRACE)
+        purged = await purge_raw_mail(session, now, s.settings.service.retention_days)
     await s.queue.send_mail(outbox)
     await s.queue.process_inbound(inbound)
     if outbox or inbound:
         log.info("sweeper re-enqueued %s outbox and %s inbound rows", len(outbox), len(inbound))
-    return {"outbox": len(outbox), "inbound": len(inbound)}
+    return {"outbox": len(outbox), "inbound": len(inbound), "purged": purged}
 
 
 def imap_account(s: Services) -> ImapAccount | None:
