@@ -37,6 +37,7 @@ from nudger.store.db import transaction
 log = logging.getLogger(__name__)
 
 JOB_TIMEOUT = 120
+SHUTDOWN_GRACE = 20
 INBOUND_GRACE = timedelta(minutes=2)
 IMAP_LOCK_SECONDS = 300
 
@@ -220,4 +221,7 @@ def build_worker(
         keep_result=0,
         health_check_interval=30,
         handle_signals=handle_signals,
+        # on SIGTERM/SIGINT: stop taking jobs, give running ones this long to finish, then cancel
+        # (a cancelled send is retried: arq re-queues it, the outbox row makes it safe)
+        job_completion_wait=SHUTDOWN_GRACE,
     )
