@@ -133,6 +133,8 @@ class Reply(SQLModel, table=True):
     elided: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     sharing: str = Field(default=Sharing.PEERS, max_length=16)
     created_at: datetime
+    #: the author allowed short, unattributed quotes of this answer in reports and digests
+    quote_ok: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class Outbox(SQLModel, table=True):
