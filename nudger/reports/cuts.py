@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from nudger.reports.metrics import effective_threshold
+from nudger.reports.rules import effective_threshold
 
 NOT_SET = "(not set)"
 

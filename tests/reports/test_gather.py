@@ -267,8 +267,7 @@ async def test_reports_from_the_database_hold_no_names_or_addresses(sessions: Se
     for out in (report_html(env, data), report_text(env, data), str(report_json(data))):
         assert "@" not in out
         assert "Example" not in out
-        assert "Sales" not in out
-        assert "I tried it" not in out
+        assert "I tried it" not in out  # posts are never quoted; team names (5+ answers) may show
 
 
 async def test_periods_and_an_empty_programme(sessions: SessionMaker) -> None:
@@ -296,7 +295,14 @@ async def test_trend_is_the_six_periods_before(sessions: SessionMaker) -> None:
     assert [p for p, _ in data.trend] == [f"2026-W{w}" for w in range(42, 48)]
 
 
-BIG_TABLES = ("person", "enrolment", "nudge", "circle", "post", "outbox", "audit")
+BIG_TABLES = ("person", "enrolment", "nudge", "circle", "post", "outbox", "audit", "reply", "member")
+
+
+def bounded(q: str) -> bool:
+    """Aggregates, a LIMIT, distinct team pairs, or one of the two streams read into fixed counters."""
+    low = q.lower()
+    streams = ("first_at" in low and "created_at" in low) or "reply.text" in low
+    return "count(" in low or "limit" in low or low.startswith("select distinct person_1.team") or streams
 
 
 async def test_gather_uses_a_fixed_number_of_aggregate_queries(tmp_path: Path) -> None:
@@ -317,7 +323,7 @@ async def test_gather_uses_a_fixed_number_of_aggregate_queries(tmp_path: Path) -
             counts.append(len(statements))
             for q in statements:
                 if any(re.search(rf"\b(FROM|JOIN) {t}\b", q) for t in BIG_TABLES):
-                    assert "count(" in q.lower(), q
-        assert counts == [9, 9]
+                    assert bounded(q), q
+        assert counts == [18, 18]
     finally:
         await engine.dispose()

@@ -145,8 +145,10 @@ def test_build_report_tidies_inputs() -> None:
 def test_build_report_rejects_naive_now_and_bad_period() -> None:
     with pytest.raises(ValueError, match="aware"):
         report(part(), now=datetime(2026, 11, 30))
-    with pytest.raises(ValueError, match="ISO week"):
+    with pytest.raises(ValueError, match="not a period"):
         report(part(), period="2026-48")
+    with pytest.raises(ValueError, match="ISO week"):
+        report(part(), period="2026-W54")
 
 
 def test_report_data_refuses_an_inconsistent_suppressed_flag() -> None:

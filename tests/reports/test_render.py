@@ -57,9 +57,13 @@ HIDDEN = make(part(40, 3, 1, 7))
 
 def assert_mail_safe(html: str) -> None:
     lower = html.lower()
-    for banned in ("<script", "<svg", "<style", "<img", "<link", "javascript:", "<iframe", "<form"):
+    for banned in ("<script", "<svg", "<style", "<link", "javascript:", "<iframe", "<form", "<object"):
         assert banned not in lower, banned
     assert not re.search(r"""src\s*=\s*["']?https?:""", lower)
+    # images only as inline PNG parts (cid:) or, in files, data: URIs of PNGs
+    for src in re.findall(r'<img[^>]*\ssrc="([^"]*)"', lower):
+        assert src.startswith(("cid:", "data:image/png;base64,")), src[:40]
+    assert lower.count("<img") == len(re.findall(r"<img[^>]*\ssrc=", lower))
     assert not re.search(r"url\(", lower)
     assert "<table" in lower
 
@@ -130,6 +134,7 @@ def test_json_shape_is_stable_and_serialisable() -> None:
     assert set(data) == {
         "schema", "programme", "period", "window", "generated_at", "question",
         "participation", "trend", "notes", "threshold", "suppressed",
+        "kind", "answerers", "cuts", "conversation", "connections", "questions", "themes", "highlights",
     }  # fmt: skip
     assert data["schema"] == SCHEMA == "nudger.report/1"
     assert data["programme"] == {"key": "lw", "name": "Leading Well"}
