@@ -24,6 +24,7 @@ from sqlmodel import col, select
 from nudger.config import ConfigError, Secrets, Settings, load_settings, resolve_secrets
 from nudger.groups_cli import groups_command
 from nudger.logs import configure_logging
+from nudger.notes_cli import notes_app
 from nudger.store.db import SessionMaker, make_engine, make_sessionmaker, migrate, schema_state, transaction
 from nudger.store.models import Person, PersonStatus
 
@@ -41,6 +42,7 @@ inbox_app = typer.Typer(
 )
 app.add_typer(inbox_app, name="inbox")
 app.command("groups")(groups_command)
+app.add_typer(notes_app, name="notes")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -658,12 +660,15 @@ def inspect(
 def report(
     programme: Annotated[str, typer.Option(help="Programme key.")],
     config: ConfigOption = DEFAULT_CONFIG,
-    period: Annotated[str | None, typer.Option(help="ISO week, e.g. 2026-W48 (default: last week).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="html, json or text.")] = "html",
+    period: Annotated[
+        str | None, typer.Option(help="2026-W48, 2026-11 or 2026-11-01..2026-11-30 (default: last week).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="html, json, text or csv.")] = "html",
     out: Annotated[Path | None, typer.Option(help="Write here (default: standard output).")] = None,
     send: Annotated[bool, typer.Option(help="Also email it to the report recipients.")] = False,
 ) -> None:
     """Write (and optionally send) the L&D report for a programme and period."""
+    from nudger.notes_cli import period_or_exit
     from nudger.reports.send import build_report_files, previous_period
 
     settings = settings_or_exit(config)
@@ -671,10 +676,10 @@ def report(
         prog = settings.programme(programme)
     except KeyError:
         raise fail(f'no programme "{programme}" in {config}') from None
-    if fmt not in ("html", "json", "text"):
-        raise fail(f'unknown format "{fmt}" (html, json or text)')
+    if fmt not in ("html", "json", "text", "csv"):
+        raise fail(f'unknown format "{fmt}" (html, json, text or csv)')
     when = now_utc()
-    chosen = period or previous_period(when)
+    chosen = period_or_exit(period) if period else previous_period(when)
 
     async def _go() -> str:
         async with database(settings) as sessions:

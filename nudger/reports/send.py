@@ -8,6 +8,7 @@ Sending is idempotent per (programme, period, recipient): the outbox key says so
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -15,11 +16,22 @@ from sqlmodel import col, select
 
 from nudger.config import Programme
 from nudger.mail.compose import compose_report
+from nudger.mail.message import Outgoing
 from nudger.mail.outbox import add_to_outbox
 from nudger.mail.templating import make_environment
 from nudger.reports.gather import gather_report
 from nudger.reports.metrics import ReportData, period_of
-from nudger.reports.render import report_html, report_json, report_subject, report_text
+from nudger.reports.mime import with_inline_images
+from nudger.reports.png import Chart
+from nudger.reports.render import (
+    cid_uri,
+    report_charts,
+    report_csv,
+    report_html,
+    report_json,
+    report_subject,
+    report_text,
+)
 from nudger.store.db import SessionMaker, transaction
 from nudger.store.models import Round
 
@@ -52,13 +64,14 @@ async def _gather(
 async def build_report_files(
     sessions: SessionMaker, programme: Programme, period: str, threshold: int, now: datetime
 ) -> dict[str, str]:
-    """The report as {"html": …, "text": …, "json": …}."""
+    """The report as {"html": …, "text": …, "json": …, "csv": …} (charts inside the HTML as data: URIs)."""
     data = await _gather(sessions, programme, period, threshold, now)
     env = make_environment()
     return {
         "html": report_html(env, data),
         "text": report_text(env, data),
         "json": json.dumps(report_json(data), indent=2, ensure_ascii=False) + "\n",
+        "csv": report_csv(data),
     }
 
 
@@ -69,16 +82,20 @@ async def send_report(services: Services, programme: Programme, period: str, now
     if not recipients:
         return 0
     data = await _gather(s.sessions, programme, period, s.settings.report.anonymity_threshold, now)
-    html, text, subject = report_html(s.env, data), report_text(s.env, data), report_subject(data)
+    html, text, subject = report_html(s.env, data, cid_uri), report_text(s.env, data), report_subject(data)
+    charts = report_charts(data)
     mails = [
-        compose_report(
-            s.composer,
-            outbox_key=f"report:{programme.key}:{period}:{to}",
-            to_addr=to,
-            subject=subject,
-            text=text,
-            html=html,
-            now=now,
+        _with_charts(
+            compose_report(
+                s.composer,
+                outbox_key=f"report:{programme.key}:{period}:{to}",
+                to_addr=to,
+                subject=subject,
+                text=text,
+                html=html,
+                now=now,
+            ),
+            charts,
         )
         for to in recipients
     ]
@@ -86,6 +103,10 @@ async def send_report(services: Services, programme: Programme, period: str, now
         queued = await add_to_outbox(session, mails, now)
     await s.queue.send_mail(queued)
     return len(queued)
+
+
+def _with_charts(mail: Outgoing, charts: list[Chart]) -> Outgoing:
+    return replace(mail, raw=with_inline_images(mail.raw, charts))
 
 
 async def send_due_reports(services: Services, now: datetime) -> int:
