@@ -381,6 +381,8 @@ class Programme(_Model):
     #: a TOML file with [[questions]] tables (text, theme), relative to the config file
     questions_file: str = ""
     questions: list[Question] = Field(default_factory=list)
+    #: send participants a digest after each report: the period's themes, consented quotes, notes
+    digest: bool = False
 
     @field_validator("name")
     @classmethod

@@ -84,6 +84,7 @@ HTML_TEMPLATE = "report.html.j2"
 TEXT_TEMPLATE = "report.txt.j2"
 CHART_WIDTH_PX = 260  # table-bar width, for the plain-text bars' scale
 TEXT_BAR_WIDTH = 30
+MAX_CHART_ROWS = 15  # a cut's chart shows its largest groups; its table lists them all
 COLUMN_TITLES = {"team": "By team", "location": "By location", "timezone": "By time zone"}
 
 ImageSource = Callable[[Chart], str]
@@ -362,9 +363,11 @@ def _chart_rows_cuts(data: ReportData) -> list[tuple[str, str, list[BarRow]]]:
     for t in data.cuts:
         if not t.rows:
             continue
-        items = [(r.value, r.cell.rate) for r in t.rows]
+        items = [(r.value, r.cell.rate) for r in t.rows[:MAX_CHART_ROWS]]
         rows = bar_rows(items, CHART_WIDTH_PX, scale_max=1.0, display=_rate)
         title = f"Answer rate {COLUMN_TITLES.get(t.column, 'by ' + t.column).lower()}"
+        if len(t.rows) > MAX_CHART_ROWS:
+            title += f" (the {MAX_CHART_ROWS} with most answers)"
         out.append((f"cut-{t.column}", title, rows))
     return out
 
