@@ -42,6 +42,7 @@ from nudger.programmes.consent import Change, join, leave
 from nudger.programmes.roster import set_status
 from nudger.programmes.silence import wake
 from nudger.queue import Queue
+from nudger.reports.quotes import split_quote_consent
 from nudger.store.db import SessionMaker, transaction
 from nudger.store.models import (
     Audit,
@@ -410,11 +411,13 @@ async def _to_nudge(
             "closed", f"the reply address for {rnd.programme} {rnd.period} has expired", person.id, mails
         )
     sharing = _sharing(u, person)
+    quote_ok, text = split_quote_consent(u.visible_text, m.msg.subject)  # "quote ok": may be quoted, unnamed
     reply = Reply(
         nudge_id=nudge.id or 0,
         person_id=person.id or 0,
         inbound_id=m.row.id or 0,
-        text=u.visible_text,
+        text=text,
+        quote_ok=quote_ok,
         elided=u.elided_text[:MAX_ELIDED_CHARS],
         sharing=sharing,
         created_at=m.now,

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from nudger.inbound.inbox import list_messages, requeue
 from nudger.inbound.ingest import process_inbound
 from nudger.mail.tokens import TokenKind
-from nudger.store.models import Audit, Enrolment, Inbound, NoticeLog, Outbox, Person, PersonStatus
+from nudger.store.models import Audit, Enrolment, Inbound, NoticeLog, Outbox, Person, PersonStatus, Reply
 from tests.fixtures import identity, keys
 from tests.inbound.test_ingest import NOW, World, email, ingest, nudge_address, person, replies
 
@@ -234,3 +234,12 @@ async def test_any_answer_wakes_a_dormant_person(world: World) -> None:
     async with world.sessions() as session:
         enrolment = (await session.exec(select(Enrolment).where(Enrolment.person_id == world.ana))).one()
     assert (enrolment.dormant_since, enrolment.silent_rounds) == (None, 0)
+
+
+async def test_quote_ok_records_consent_to_be_quoted_and_leaves_the_answer_clean(world: World) -> None:
+    await ingest(
+        world, email("Pairing sessions changed how I review code.\n\nquote ok", to=nudge_address(world))
+    )
+    async with world.sessions() as session:
+        [reply] = (await session.exec(select(Reply))).all()
+    assert (reply.text, reply.quote_ok) == ("Pairing sessions changed how I review code.", True)
