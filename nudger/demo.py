@@ -330,10 +330,13 @@ async def _loop(demo: Demo, s: Services, settings: Settings, secrets: Secrets, s
         demo.step("3. CONNECT the reply window has closed: forming circles")
         before = len(sink.messages)
         await _drain(demo, s, settings, secrets, "connect")
-        intros = sink.messages[before:]
+        after = sink.messages[before:]
+        intros = [m for m in after if " circle: " in str(message_from_bytes(m.raw)["Subject"])]
         circles = await _count(s, Circle)
+        notes = len(after) - len(intros)
         console.print(
-            f"          {circles} circles, {len(intros)} introductions sent (private answers not shared)"
+            f"          {circles} circles, {len(intros)} introductions sent; the private answer stays out"
+            f" ({notes} kind note{'' if notes == 1 else 's'} to say so)"
         )
 
         demo.clock.advance(timedelta(hours=5))
