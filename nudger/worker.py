@@ -8,6 +8,7 @@ crons are unique per tick, and the IMAP poller holds a Redis lock per mailbox.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -16,6 +17,9 @@ from typing import Any, cast
 from arq import Retry, cron, func
 from arq.typing import WorkerCoroutine
 from arq.worker import Function, Worker
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import LockError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from nudger.app import Services, open_services
 from nudger.clock import Clock
@@ -25,7 +29,7 @@ from nudger.errors import ImapError, StoreUnavailable
 from nudger.inbound.accept import stale_inbound
 from nudger.inbound.imap import ImapAccount, ImapMailbox
 from nudger.inbound.ingest import process_inbound as process_inbound_flow
-from nudger.inbound.poll import poll_mailbox
+from nudger.inbound.poll import max_message_bytes, poll_mailbox
 from nudger.mail.outbox import Outcome, deliver, stale_work
 from nudger.mail.smtp import Transport
 from nudger.privacy import purge_raw_mail
@@ -40,6 +44,7 @@ JOB_TIMEOUT = 120
 SHUTDOWN_GRACE = 20
 INBOUND_GRACE = timedelta(minutes=2)
 IMAP_LOCK_SECONDS = 300
+REDIS_RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
 
 
 def services(ctx: dict[str, Any]) -> Services:
@@ -111,15 +116,21 @@ def imap_account(s: Services) -> ImapAccount | None:
     )
 
 
-async def poll_imap(s: Services) -> int:
-    """Poll every configured mailbox once, one poller per mailbox across all workers."""
+async def poll_imap(s: Services, client: ImapMailbox | None = None) -> int:
+    """Poll every configured mailbox once, one poller per mailbox across all workers.
+
+    With `client` (a connected mailbox, as the watching poller keeps one) that connection is used and
+    left open; otherwise one is opened and closed for this pass.
+    """
     cfg = s.settings.inbound.imap
     account = imap_account(s)
     if cfg is None or account is None:
         return 0
     stored = 0
-    client = ImapMailbox(account)
-    await asyncio.to_thread(client.connect)
+    own = client is None
+    mailbox_client = client or ImapMailbox(account)
+    if own:
+        await asyncio.to_thread(mailbox_client.connect)
     try:
         for mailbox in cfg.mailboxes:
             lock = (
@@ -133,20 +144,23 @@ async def poll_imap(s: Services) -> int:
             try:
                 result = await poll_mailbox(
                     s.sessions,
-                    client,
+                    mailbox_client,
                     f"{cfg.username}@{cfg.host}",
                     mailbox,
                     s.queue,
                     s.clock.now,
                     batch_size=cfg.batch_size,
                     processed_mailbox=cfg.processed_mailbox,
+                    max_bytes=max_message_bytes(s.settings.inbound),
                 )
                 stored += result.stored
             finally:
                 if lock is not None:
-                    await lock.release()
+                    with contextlib.suppress(LockError):  # it expired during a very long pass
+                        await lock.release()
     finally:
-        await asyncio.to_thread(client.close)
+        if own:
+            await asyncio.to_thread(mailbox_client.close)
     return stored
 
 
@@ -185,6 +199,31 @@ CRON_JOBS = [
 ]
 
 
+class NudgerWorker(Worker):
+    """arq's Worker, except that a Redis outage is waited out (with backoff) instead of ending it.
+
+    Plain arq lets the ConnectionError of its next poll end the process; then everything queued in that
+    worker is gone until a supervisor restarts it. Here the worker keeps its jobs running (they write
+    to the database, the truth), retries Redis with backoff, and carries on where Redis left it: if
+    Redis came back empty, the sweeper re-enqueues from the database.
+    """
+
+    _redis_failures = 0
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            delay = REDIS_RETRY_DELAYS[min(self._redis_failures, len(REDIS_RETRY_DELAYS) - 1)]
+            self._redis_failures += 1
+            log.warning("Redis unavailable (%s); retrying in %ss", exc, delay)
+            await asyncio.sleep(delay)
+            return
+        if self._redis_failures:
+            log.warning("Redis is back after %s failed polls", self._redis_failures)
+            self._redis_failures = 0
+
+
 def build_worker(
     settings: Settings,
     secrets: Secrets,
@@ -208,7 +247,7 @@ def build_worker(
     async def shutdown(ctx: dict[str, Any]) -> None:
         await stack.aclose()
 
-    return Worker(
+    return NudgerWorker(
         functions=FUNCTIONS,
         cron_jobs=CRON_JOBS if crons else None,
         redis_settings=redis_settings(settings.redis.url),

@@ -9,7 +9,8 @@ Every imapclient, socket and TLS error is translated into ``nudger.errors.ImapEr
 
 Behaviour worth knowing:
 - ``fetch`` uses ``BODY.PEEK[]``, so reading never sets ``\\Seen``; messages expunged meanwhile (by
-  another client) are skipped, never an error.
+  another client) are skipped, never an error. ``sizes`` (``RFC822.SIZE``) comes first, so that a
+  message too large to load is read with ``fetch_headers`` (``BODY.PEEK[HEADER]``, capped) instead.
 - ``uids_after(n)`` searches ``UID n+1:*`` and filters: when no UID is above ``n`` the server
   answers with the highest UID (``*`` means "the last message"), which must not be taken as new.
 - ``move`` uses ``MOVE`` when the server has it; otherwise ``COPY`` + ``\\Deleted`` + ``UID EXPUNGE``
@@ -35,6 +36,9 @@ from nudger.config import ImapConfig, Secret, TlsMode
 from nudger.errors import ImapError
 
 BODY = b"BODY[]"
+SIZE = b"RFC822.SIZE"
+HEADER_LIMIT = 256 * 1024  # the most of a header block fetch_headers reads
+_HEADER_ITEM = f"BODY.PEEK[HEADER]<0.{HEADER_LIMIT}>".encode()
 IDLE_RENEW_SECONDS = 600.0  # re-issue IDLE well before the 29 minutes RFC 2177 allows
 _EXPUNGED_HINTS = ("EXPUNGEISSUED", "no longer exist", "expunged")
 # Errors after which the connection cannot be trusted any more (vs. a plain NO/BAD answer).
@@ -159,23 +163,37 @@ class ImapMailbox:
             found = client.search(["UID", f"{max(last_uid, 0) + 1}:*"])
         return sorted(uid for uid in (int(u) for u in found) if uid > last_uid)
 
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        """RFC822.SIZE of each message, by UID; messages expunged since they were found are missing."""
+        response = self._fetch(uids, SIZE)
+        return {int(uid): int(data[SIZE]) for uid, data in response.items() if data.get(SIZE) is not None}
+
     def fetch(self, uids: Sequence[int]) -> list[FetchedMessage]:
         """The raw bytes of each message (BODY.PEEK[]: \\Seen is not set), ascending by UID.
 
         Messages expunged since they were found are skipped.
         """
+        return sorted(_messages(self._fetch(uids, b"BODY.PEEK[]"), BODY), key=lambda m: m.uid)
+
+    def fetch_headers(self, uids: Sequence[int]) -> list[FetchedMessage]:
+        """Only the header block of each message (at most HEADER_LIMIT bytes), ascending by UID: for
+        messages too large to load. \\Seen is not set; expunged messages are skipped."""
+        response = self._fetch(uids, _HEADER_ITEM)
+        return sorted(_messages(response, _header_key(response)), key=lambda m: m.uid)
+
+    def _fetch(self, uids: Sequence[int], item: bytes) -> dict[int, dict[bytes, Any]]:
         if not uids:
-            return []
+            return {}
         client = self._connected()
         with self._translate("fetch"):
             try:
-                response = client.fetch(list(uids), [b"BODY.PEEK[]"])
+                response: dict[int, dict[bytes, Any]] = client.fetch(list(uids), [item])
             except IMAPClientError as exc:
                 if isinstance(exc, IMAPClientAbortError) or not _mentions_expunge(exc):
                     raise
                 client.noop()  # lets the server report the expunges; then only survivors answer
-                response = client.fetch(list(uids), [b"BODY.PEEK[]"])
-        return sorted(_messages(response), key=lambda m: m.uid)
+                response = client.fetch(list(uids), [item])
+        return response
 
     def move(self, uids: Sequence[int], destination: str) -> None:
         """Move messages of the selected mailbox to `destination` (which must exist)."""
@@ -284,11 +302,20 @@ def _mentions_expunge(exc: BaseException) -> bool:
     return any(hint.lower() in text for hint in _EXPUNGED_HINTS)
 
 
-def _messages(response: dict[int, dict[bytes, Any]]) -> Iterable[FetchedMessage]:
+def _messages(response: dict[int, dict[bytes, Any]], key: bytes) -> Iterable[FetchedMessage]:
     for uid, data in response.items():
-        raw = data.get(BODY)
+        raw = data.get(key)
         if isinstance(raw, bytes):  # None (NIL) when the message was expunged meanwhile
             yield FetchedMessage(int(uid), raw)
+
+
+def _header_key(response: dict[int, dict[bytes, Any]]) -> bytes:
+    """The answer to BODY.PEEK[HEADER]<0.N> is keyed BODY[HEADER]<0> (the origin octet only)."""
+    for data in response.values():
+        for key in data:
+            if isinstance(key, bytes) and key.startswith(b"BODY[HEADER]"):
+                return key
+    return b"BODY[HEADER]"
 
 
 def _has_exists(responses: Iterable[Any]) -> bool:
