@@ -81,7 +81,7 @@ CUT_COLUMNS: tuple[str, ...] = ("team", "location")
 ROSTER_COLUMNS: tuple[str, ...] = ("team", "location", "timezone")
 """Columns that may be cut by: each person has exactly one value (names and addresses never)."""
 MAX_QUOTE_CANDIDATES = 60
-STREAM_BATCH = 2000
+STREAM_BATCH = 10_000
 
 _Time = ColumnElement[datetime] | Mapped[datetime]
 
@@ -318,10 +318,11 @@ async def _circle_counts(session: AsyncSession, programme_key: str, weeks: Seque
         .where(col(Circle.id).in_(base))
         .execution_options(yield_per=STREAM_BATCH)
     )
-    async for created, first in await _stream(session, firsts):
-        delta = _aware(first) - _aware(created)
-        m = max(int(delta.total_seconds() // 60), 0)
-        minutes[m] = minutes.get(m, 0) + 1
+    async for part in (await _stream(session, firsts)).partitions():
+        for created, first in part:
+            delta = _aware(first) - _aware(created)
+            m = max(int(delta.total_seconds() // 60), 0)
+            minutes[m] = minutes.get(m, 0) + 1
     return CircleCounts(
         circles=int(n),
         with_follow_up=int(with_post),
@@ -418,8 +419,10 @@ def _shared_answers(programme_key: str, weeks: Sequence[str]) -> Select[int, str
     )
 
 
-async def _themes(session: AsyncSession, programme_key: str, weeks: Sequence[str]) -> ThemeCounts:
-    counter = ThemeCounter()
+async def _themes(
+    session: AsyncSession, programme_key: str, weeks: Sequence[str], *, phrases: bool = True
+) -> ThemeCounts:
+    counter = ThemeCounter(phrases=phrases)
     if not weeks:
         return counter.counts()
     stmt = (
@@ -427,8 +430,9 @@ async def _themes(session: AsyncSession, programme_key: str, weeks: Sequence[str
         .order_by(col(Reply.person_id), col(Reply.id))
         .execution_options(yield_per=STREAM_BATCH)
     )
-    async for person_id, text in await _stream(session, stmt):
-        counter.add(int(person_id), str(text))
+    async for part in (await _stream(session, stmt)).partitions():  # batch by batch: row by row is slow
+        for person_id, text in part:
+            counter.add(int(person_id), str(text))
     return counter.counts()
 
 
@@ -525,7 +529,7 @@ async def gather_report(
             for w, q in questions.items()
         ),
         themes=await _themes(session, programme_key, this_weeks),
-        themes_before=await _themes(session, programme_key, span.shift(-1).weeks()),
+        themes_before=await _themes(session, programme_key, span.shift(-1).weeks(), phrases=False),
         quote_candidates=tuple(await _quote_candidates(session, programme_key, this_weeks)),
     )
     first_question = next(iter(questions.values()), None)

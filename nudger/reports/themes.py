@@ -31,6 +31,7 @@ TOP_THEMES = 8
 TOP_PHRASES = 10
 _WORD = re.compile(r"[0-9a-z]+(?:[-':][0-9a-z]+)*")
 _MIN_PHRASE_WORD = 3
+_CACHE_WORDS = 200_000
 
 
 def tokens(text: str) -> list[str]:
@@ -41,25 +42,32 @@ class _Library:
     def __init__(self, themes: Mapping[str, tuple[str, ...]]) -> None:
         self.names = list(themes)
         self.single: dict[str, list[tuple[str, int]]] = {}
-        self.multi: list[tuple[tuple[str, ...], int]] = []
+        self.multi: list[tuple[str, int]] = []
+        self._cache: dict[str, tuple[int, ...]] = {}  # word → themes (vocabularies are small)
         for index, name in enumerate(self.names):
             for stem in themes[name]:
-                words = tuple(stem.lower().split())
+                words = stem.lower().split()
                 if len(words) == 1:
                     self.single.setdefault(words[0][:3], []).append((words[0], index))
                 else:
-                    self.multi.append((words, index))
+                    self.multi.append((" " + " ".join(words), index))
+
+    def _themes_of(self, w: str) -> tuple[int, ...]:
+        hit = tuple(index for stem, index in self.single.get(w[:3], ()) if w.startswith(stem))
+        if len(self._cache) < _CACHE_WORDS:
+            self._cache[w] = hit
+        return hit
 
     def match(self, words: list[str]) -> set[int]:
         found: set[int] = set()
-        for w in words:
-            for stem, index in self.single.get(w[:3], ()):
-                if w.startswith(stem):
-                    found.add(index)
+        cache = self._cache
+        for w in set(words):
+            hit = cache.get(w)
+            found.update(self._themes_of(w) if hit is None else hit)
         if self.multi:
             joined = " " + " ".join(words) + " "
             for phrase, index in self.multi:
-                if index not in found and " " + " ".join(phrase) in joined:
+                if index not in found and phrase + " " in joined:
                     found.add(index)
         return found
 
@@ -69,18 +77,9 @@ _LIBRARY = _Library(THEMES)
 
 def key_phrases(words: list[str]) -> set[str]:
     """Two-word phrases of content words (no stopwords, no numbers, words of 3+ letters)."""
-    out: set[str] = set()
-    for a, b in pairwise(words):
-        if (
-            len(a) >= _MIN_PHRASE_WORD
-            and len(b) >= _MIN_PHRASE_WORD
-            and a not in STOPWORDS
-            and b not in STOPWORDS
-            and not a.isdigit()
-            and not b.isdigit()
-        ):
-            out.add(f"{a} {b}")
-    return out
+    stop = STOPWORDS
+    keep = [w if len(w) >= _MIN_PHRASE_WORD and w not in stop and not w.isdigit() else "" for w in words]
+    return {f"{a} {b}" for a, b in pairwise(keep) if a and b}
 
 
 @dataclass(frozen=True)
@@ -96,8 +95,9 @@ class ThemeCounts:
 class ThemeCounter:
     """Feed shared answers ordered by person id with `add`; read the counts with `counts`."""
 
-    def __init__(self, max_phrases: int = 50_000) -> None:
+    def __init__(self, max_phrases: int = 50_000, *, phrases: bool = True) -> None:
         self.max_phrases = max_phrases
+        self.with_phrases = phrases
         self._people = 0
         self._answers = 0
         self._last_person: int | None = None
@@ -117,7 +117,7 @@ class ThemeCounter:
             if self._theme_last[index] != person_id:
                 self._theme_last[index] = person_id
                 self._themes[index] += 1
-        for phrase in key_phrases(words):
+        for phrase in key_phrases(words) if self.with_phrases else ():
             slot = self._phrases.get(phrase)
             if slot is None:
                 self._phrases[phrase] = [1, person_id]
