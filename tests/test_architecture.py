@@ -68,7 +68,10 @@ ENV_READERS = frozenset(
         "nudger.app",
     }
 )
-CLOCK_READERS = frozenset({"nudger.clock", "nudger.cli", "nudger.demo", "nudger.serve", "nudger.health"})
+# entry points: the CLI and its command modules, the demo, the servers, the health check
+CLOCK_READERS = frozenset(
+    {"nudger.clock", "nudger.cli", "nudger.ops_cli", "nudger.demo", "nudger.serve", "nudger.health"}
+)
 ENV_NAMES = frozenset({"os.environ", "os.environb", "os.getenv", "os.getenvb"})
 CLOCK_NAMES = frozenset(
     {
