@@ -370,6 +370,8 @@ class Programme(_Model):
     circle_size: int = Field(default=4, ge=3, le=5)
     #: a circle's conversation stays open this long; later replies get a polite "closed" note
     circle_days: int = Field(default=14, ge=1, le=120)
+    #: nobody is grouped with someone they met in the last this-many rounds (when numbers allow)
+    no_repeat_rounds: int = Field(default=6, ge=0, le=52)
     working_days: list[str] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1)
     holidays: list[date] = Field(default_factory=list)
     holidays_by_location: dict[str, list[date]] = Field(default_factory=dict)

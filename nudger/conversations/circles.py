@@ -111,10 +111,13 @@ async def _group_round(
         by_person: dict[int | str, Answer] = {a.person.id or 0: a for a in answers}
         kept = await _kept_together(session, rnd, set(by_person))
         placed = {p for group in kept for p in group}
+        history = await recent_pairs(session, rnd, programme.no_repeat_rounds if programme else 6)
         groups = kept + form_circles(
-            [Candidate(a.person.id or 0, a.person.team) for a in answers if a.person.id not in placed],
+            [_candidate(a.person) for a in answers if a.person.id not in placed],
             target=programme.circle_size if programme else 4,
             seed=round_id,
+            history=history,
+            at=now,
         )
         name = programme.name if programme else rnd.programme
         asked = next((q for q in programme.questions if q.text == rnd.question), None) if programme else None
@@ -133,6 +136,33 @@ async def _group_round(
     await queue.send_mail(queued)
     log.info("round %s grouped: %s circles from %s answers", round_id, len(groups), len(answers))
     return len(groups)
+
+
+def _candidate(person: Person) -> Candidate:
+    return Candidate(person.id or 0, person.team, person.timezone)
+
+
+async def recent_pairs(session: AsyncSession, rnd: Round, rounds: int) -> list[tuple[int, int]]:
+    """Every pair of people who shared a circle in this programme's last `rounds` grouped rounds."""
+    if rounds <= 0:
+        return []
+    recent = (
+        select(Round.id)
+        .where(col(Round.programme) == rnd.programme, col(Round.period) < rnd.period)
+        .where(col(Round.grouped_at).is_not(None))
+        .order_by(col(Round.period).desc())
+        .limit(rounds)
+    )
+    rows = await session.exec(
+        select(Member.circle_id, Member.person_id)
+        .join(Circle, col(Circle.id) == col(Member.circle_id))
+        .where(col(Circle.round_id).in_(recent))
+        .order_by(col(Member.circle_id))
+    )
+    circles: dict[int, list[int]] = {}
+    for circle_id, person_id in rows.all():
+        circles.setdefault(circle_id, []).append(person_id)
+    return [(a, b) for members in circles.values() for i, a in enumerate(members) for b in members[i + 1 :]]
 
 
 async def _kept_together(

@@ -254,3 +254,42 @@ async def test_a_circle_that_votes_to_stay_together_does(sessions: SessionMaker,
     for m in later:
         circles_now.setdefault(m.circle_id, set()).add(m.person_id)
     assert kept in circles_now.values()
+
+
+async def test_nobody_meets_the_same_people_again_next_round(sessions: SessionMaker, env: Any) -> None:
+    names = ["ana", "ben", "cy", "dee", "eve", "fay", "gus", "hal", "ivy"]
+    small = PROG.model_copy(update={"circle_size": 3})
+    org = await make_org(sessions, env, names)
+    org.deps = IngestDeps(org.composer, {"weekly": small})
+    met: list[set[int]] = []
+    for week in range(2):
+        monday = MONDAY + timedelta(weeks=week)
+        if week:
+            await plan_due(sessions, [small], org.composer, RecordingQueue(), monday)
+            async with transaction(sessions) as session:
+                for n in (await session.exec(select(Nudge).where(Nudge.status == NudgeStatus.PLANNED))).all():
+                    n.status, n.sent_at = NudgeStatus.SENT, n.due_at
+                round_two = {
+                    n.person_id: n
+                    for n in (
+                        await session.exec(select(Nudge).where(Nudge.round_id != org.nudges["ana"].round_id))
+                    ).all()
+                }
+            org.nudges = {name: round_two[n.person_id] for name, n in org.nudges.items()}
+        for name in names:
+            await reply(org, name, f"Week {week}.", monday + timedelta(days=1))
+        await close_rounds(
+            sessions, {"weekly": small}, org.composer, RecordingQueue(), monday + timedelta(days=4)
+        )
+        async with sessions() as session:
+            rows = (await session.exec(select(Member.circle_id, Member.person_id))).all()
+        circles: dict[int, set[int]] = {}
+        for circle_id, person_id in rows:
+            circles.setdefault(circle_id, set()).add(person_id)
+        met.append(set())
+        for members in circles.values():
+            met[-1] |= {frozenset((a, b)) for a in members for b in members if a < b}  # type: ignore[arg-type]
+    first, both = met[0], met[1]
+    second = both - first
+    assert len(first) == 9  # 3 circles of 3: 3 pairs each
+    assert len(second) == 9  # round two: 9 new pairs, none seen in round one
