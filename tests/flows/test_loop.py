@@ -283,3 +283,30 @@ async def test_the_sweeper_recovers_work_whose_job_was_lost(loop: Loop) -> None:
     async with s.sessions() as session:
         texts = (await session.exec(select(Reply.text))).all()
     assert texts == ["Recovered answer."]
+
+
+async def test_a_private_answer_never_reaches_a_peer(loop: Loop) -> None:
+    """Through the real listener, worker and sink: the private answer is stored, never relayed."""
+    await loop.drain("plan")
+    secret = "Something only L&D may know about my week."
+    for name, _, _ in PEOPLE:
+        original = loop.sent_to(f"{name}@{DOMAIN}")[0]
+        body = f"private\n{secret}" if name == "ana" else f"{name.title()} shares a thought."
+        await smtp_deliver(
+            loop.listener_port, parseaddr(str(original["Reply-To"]))[1], reply_to(original, name, body)
+        )
+    await loop.drain()
+    loop.clock.advance(timedelta(days=4))
+    await loop.drain("connect")
+    intros = [
+        message_from_bytes(r.raw)
+        for r in loop.sink.handler.received
+        if "circle:" in str(message_from_bytes(r.raw)["Subject"])
+    ]
+    assert len(intros) == len(PEOPLE) - 1  # everyone but Ana is in a circle
+    assert all(parseaddr(str(m["To"]))[1] != f"ana@{DOMAIN}" for m in intros)
+    for received in loop.sink.handler.received:
+        assert secret.encode() not in received.raw.replace(b"=\r\n", b"")  # in no email at all
+    async with loop.services.sessions() as session:
+        stored = (await session.exec(select(Reply.text).where(col(Reply.sharing) == "private"))).all()
+    assert stored == [secret]
