@@ -361,6 +361,35 @@ def _set_status(
     console.print(f"{email}: {status}" + (f" until {until.date()}" if until else ""))
 
 
+@people_app.command("avoid")
+def people_avoid(
+    email: str,
+    others: Annotated[list[str], typer.Argument(help="Addresses this person is never grouped with.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    clear: Annotated[bool, typer.Option(help="Replace the list instead of adding to it.")] = False,
+) -> None:
+    """Set a person's private "don't group me with" list (they are never put in a circle together)."""
+    from nudger.programmes.roster import normalise_email
+
+    settings = settings_or_exit(config)
+
+    async def _go() -> list[str] | None:
+        async with database(settings) as sessions, transaction(sessions) as session:
+            person = (
+                await session.exec(select(Person).where(col(Person.email) == normalise_email(email)))
+            ).first()
+            if person is None:
+                return None
+            current = [] if clear else [e for e in person.avoid.split(",") if e]
+            person.avoid = ",".join(dict.fromkeys([*current, *(normalise_email(o) for o in others)]))
+            return person.avoid.split(",") if person.avoid else []
+
+    listed = run(_go())
+    if listed is None:
+        raise fail(f"no person with email {email}")
+    console.print(f"{email} is never grouped with: {', '.join(listed) or 'nobody'}")
+
+
 @people_app.command("pause")
 def people_pause(
     email: str,

@@ -155,3 +155,13 @@ def test_metrics_in_prometheus_text_format(config: Path) -> None:
     assert "# TYPE nudger_people gauge" in result.output
     assert 'nudger_people{status="active"} 3' in result.output
     assert "nudger_outbox_due 0" in result.output
+
+
+def test_people_avoid_sets_a_private_list(config: Path) -> None:
+    result = invoke("people", "avoid", "ana@corp.test", "Bo@Corp.test", "--config", str(config))
+    assert result.exit_code == 0, result.output
+    assert "never grouped with: bo@corp.test" in result.output
+    again = invoke("people", "avoid", "ana@corp.test", "cy@corp.test", "--config", str(config))
+    assert "bo@corp.test, cy@corp.test" in again.output
+    cleared = invoke("people", "avoid", "ana@corp.test", "cy@corp.test", "--clear", "--config", str(config))
+    assert "never grouped with: cy@corp.test" in cleared.output

@@ -112,8 +112,9 @@ async def _group_round(
         kept = await _kept_together(session, rnd, set(by_person))
         placed = {p for group in kept for p in group}
         history = await recent_pairs(session, rnd, programme.no_repeat_rounds if programme else 6)
+        ids = await _avoid_ids(session, [a.person for a in answers])
         groups = kept + form_circles(
-            [_candidate(a.person) for a in answers if a.person.id not in placed],
+            [_candidate(a.person, ids) for a in answers if a.person.id not in placed],
             target=programme.circle_size if programme else 4,
             seed=round_id,
             history=history,
@@ -138,8 +139,22 @@ async def _group_round(
     return len(groups)
 
 
-def _candidate(person: Person) -> Candidate:
-    return Candidate(person.id or 0, person.team, person.timezone)
+def _candidate(person: Person, ids: dict[str, int] | None = None) -> Candidate:
+    avoid = frozenset(ids[e] for e in _avoid_emails(person) if ids and e in ids)
+    return Candidate(person.id or 0, person.team, person.timezone, avoid=avoid)
+
+
+def _avoid_emails(person: Person) -> list[str]:
+    return [e.strip().lower() for e in person.avoid.split(",") if e.strip()]
+
+
+async def _avoid_ids(session: AsyncSession, people: Sequence[Person]) -> dict[str, int]:
+    """The ids of everyone named in these people's "don't group me with" lists."""
+    emails = sorted({e for p in people for e in _avoid_emails(p)})
+    if not emails:
+        return {}
+    rows = await session.exec(select(Person.email, Person.id).where(col(Person.email).in_(emails)))
+    return {email: int(pid) for email, pid in rows.all() if pid is not None}
 
 
 async def recent_pairs(session: AsyncSession, rnd: Round, rounds: int) -> list[tuple[int, int]]:

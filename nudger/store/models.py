@@ -71,6 +71,8 @@ class Person(SQLModel, table=True):
     tags: str = Field(
         default="", max_length=1000, sa_column_kwargs={"server_default": ""}
     )  # "a,b", lower-case
+    #: "don't group me with": addresses (comma-separated), private to this person and the grouping
+    avoid: str = Field(default="", max_length=2000, sa_column_kwargs={"server_default": ""})
     timezone: str = Field(default="UTC", max_length=64)
     status: str = Field(default=PersonStatus.ACTIVE, max_length=16, index=True)
     paused_until: datetime | None = None

@@ -293,3 +293,25 @@ async def test_nobody_meets_the_same_people_again_next_round(sessions: SessionMa
     second = both - first
     assert len(first) == 9  # 3 circles of 3: 3 pairs each
     assert len(second) == 9  # round two: 9 new pairs, none seen in round one
+
+
+async def test_dont_group_me_with_is_respected(sessions: SessionMaker, env: Any) -> None:
+    from nudger.store.models import Person
+
+    names = ["ana", "ben", "cy", "dee", "eve", "fay"]
+    small = PROG.model_copy(update={"circle_size": 3})
+    org = await make_org(sessions, env, names)
+    async with transaction(sessions) as session:
+        ana = (await session.exec(select(Person).where(Person.email == "ana@corp.test"))).one()
+        ana.avoid = "ben@corp.test,cy@corp.test"
+    for name in names:
+        await reply(org, name, "Something.", MONDAY + timedelta(days=1))
+    await close_rounds(
+        sessions, {"weekly": small}, org.composer, RecordingQueue(), MONDAY + timedelta(days=4)
+    )
+    async with sessions() as session:
+        rows = (await session.exec(select(Member.circle_id, Member.person_id))).all()
+    circle_of = {person_id: circle_id for circle_id, person_id in rows}
+    ids = {name: org.nudges[name].person_id for name in names}
+    assert circle_of[ids["ana"]] != circle_of[ids["ben"]]
+    assert circle_of[ids["ana"]] != circle_of[ids["cy"]]
