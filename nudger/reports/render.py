@@ -228,7 +228,8 @@ def _rate_chart(data: ReportData, fewer: str) -> list[BarRow]:
     return rows
 
 
-def _trend(data: ReportData, fewer: str) -> list[TrendLine]:
+def _trend(data: ReportData) -> list[TrendLine]:
+    """The trend table (withheld figures shown as "< N" answers, "withheld" rate, "–" circles)."""
     year = data.span.first.year
     out = []
     for p, f in (*data.trend_figures(), (data.period, data.figures())):
@@ -241,10 +242,10 @@ def _trend(data: ReportData, fewer: str) -> list[TrendLine]:
             TrendLine(
                 period=parse_span(p).short(year),
                 asked=_count(f.asked),
-                answered=fewer if f.answered is None else _count(f.answered),
+                answered=f"< {data.threshold}" if f.answered is None else _count(f.answered),
                 rate="withheld" if f.answer_rate is None else _rate(f.answer_rate),
-                circles="withheld" if f.circles is None else _count(f.circles),
-                depth="withheld" if f.posts is None else depth,
+                circles="–" if f.circles is None else _count(f.circles),
+                depth="–" if f.posts is None else depth,
             )
         )
     return out
@@ -433,7 +434,7 @@ def report_context(data: ReportData, image_src: ImageSource = data_uri) -> dict[
         "rate_chart": _rate_chart(data, fewer),
         "charts": charts,
         "chart_width": CHART_WIDTH_PX,
-        "trend": _trend(data, fewer),
+        "trend": _trend(data),
         "cuts": [
             replace(c, chart=charts.get(f"cut-{t.column}"))
             for c, t in zip(_cuts(data), data.cuts, strict=True)
