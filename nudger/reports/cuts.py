@@ -81,6 +81,8 @@ class CutTable:
     rows: tuple[CutRow, ...]
     other: Cell | None
     withheld_groups: int
+    #: distinct values in the column (1: everyone shares one value, the cut says nothing)
+    groups: int = 0
 
 
 Group = tuple[int, str]  # (column index, value)
@@ -177,4 +179,5 @@ def _table(index: int, column: str, groups: Mapping[Group, Cell], shown: set[Gro
         rows=tuple(rows),
         other=other if rows and hidden and other.asked > 0 else None,
         withheld_groups=len(hidden),
+        groups=sum(1 for i, _ in groups if i == index),
     )

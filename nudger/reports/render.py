@@ -66,7 +66,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -255,10 +255,12 @@ def _cut_line(label: str, c: Cell) -> CutLine:
     return CutLine(label, _count(c.asked), _count(c.answered), "–" if c.rate is None else _rate(c.rate))
 
 
-def _cuts(data: ReportData) -> list[CutSection]:
+def _cuts(data: ReportData, charts: Mapping[str, dict[str, object]]) -> list[CutSection]:
     n = data.threshold
     out = []
     for t in data.cuts:
+        if t.groups <= 1:
+            continue  # everyone shares one value (or none is recorded): nothing to compare
         rows = [_cut_line(r.value, r.cell) for r in t.rows]
         if t.other is not None:
             rows.append(_cut_line(f"Other {t.column}s together ({t.withheld_groups})", t.other))
@@ -276,7 +278,8 @@ def _cuts(data: ReportData) -> list[CutSection]:
             )
         else:
             note = ""
-        out.append(CutSection(COLUMN_TITLES.get(t.column, f"By {t.column}"), rows, note))
+        title = COLUMN_TITLES.get(t.column, f"By {t.column}")
+        out.append(CutSection(title, rows, note, charts.get(f"cut-{t.column}")))
     return out
 
 
@@ -306,7 +309,8 @@ def _connections(data: ReportData) -> tuple[list[Line], list[str]]:
         return [], []
     links = [f"{a} ↔ {b}" for a, b in c.new_team_links]
     if c.other_new_team_links:
-        links.append(f"and {c.other_new_team_links} more between smaller teams")
+        more = "more " if links else ""
+        links.append(f"{c.other_new_team_links} {more}between teams too small to name")
     first_time = len(c.new_team_links) + c.other_new_team_links
     return [
         Line("New cross-team pairs who talked", _count(c.new_pairs)),
@@ -362,7 +366,7 @@ def _themes(data: ReportData) -> tuple[list[ThemeLine], list[str], str]:
 def _chart_rows_cuts(data: ReportData) -> list[tuple[str, str, list[BarRow]]]:
     out = []
     for t in data.cuts:
-        if not t.rows:
+        if not t.rows or t.groups <= 1:
             continue
         items = [(r.value, r.cell.rate) for r in t.rows[:MAX_CHART_ROWS]]
         rows = bar_rows(items, CHART_WIDTH_PX, scale_max=1.0, display=_rate)
@@ -435,10 +439,7 @@ def report_context(data: ReportData, image_src: ImageSource = data_uri) -> dict[
         "charts": charts,
         "chart_width": CHART_WIDTH_PX,
         "trend": _trend(data),
-        "cuts": [
-            replace(c, chart=charts.get(f"cut-{t.column}"))
-            for c, t in zip(_cuts(data), data.cuts, strict=True)
-        ],
+        "cuts": _cuts(data, charts),
         "health": _health(data),
         "connections": connection_lines,
         "team_links": team_links,

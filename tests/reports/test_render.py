@@ -220,3 +220,20 @@ def test_text_bar() -> None:
     assert text_bar(half, 10) == "#####     "
     assert text_bar(tiny, 10) == "#         "
     assert text_bar(none, 10) == " " * 10
+
+
+def test_a_column_everyone_shares_is_not_shown_as_a_cut(env: jinja2.Environment) -> None:
+    from nudger.reports.cuts import Cell
+    from nudger.reports.metrics import Sections
+
+    atoms = {("Sales", ""): Cell(10, 8), ("Ops", ""): Cell(12, 9)}
+    data = build_report(
+        programme_key="lw", programme_name="LW", period="2026-W48", question=None,
+        participation=part(22, 17), history=[], notes=(), now=NOW, threshold=5,
+        sections=Sections(cut_columns=("team", "location"), cut_atoms=atoms),
+    )  # fmt: skip
+    text = report_text(env, data)
+    assert "BY TEAM" in text
+    assert "BY LOCATION" not in text
+    assert [t.groups for t in data.cuts] == [2, 1]
+    assert report_json(data)["cuts"][1]["column"] == "location"  # type: ignore[index]
