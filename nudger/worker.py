@@ -17,9 +17,7 @@ from typing import Any, cast
 from arq import Retry, cron, func
 from arq.typing import WorkerCoroutine
 from arq.worker import Function, Worker
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import LockError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import LockError, RedisError
 
 from nudger.app import Services, open_services
 from nudger.clock import Clock
@@ -213,7 +211,11 @@ class NudgerWorker(Worker):
     async def _poll_iteration(self) -> None:
         try:
             await super()._poll_iteration()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except (RedisError, OSError) as exc:  # ConnectionError, TimeoutError, WatchError on a lost link
+            if await self._redis_answers():
+                # a job that ran through the outage could not record its result: its row is the truth
+                log.warning("a job's result could not be recorded in Redis: %s", exc)
+                return
             delay = REDIS_RETRY_DELAYS[min(self._redis_failures, len(REDIS_RETRY_DELAYS) - 1)]
             self._redis_failures += 1
             log.warning("Redis unavailable (%s); retrying in %ss", exc, delay)
@@ -222,6 +224,13 @@ class NudgerWorker(Worker):
         if self._redis_failures:
             log.warning("Redis is back after %s failed polls", self._redis_failures)
             self._redis_failures = 0
+
+    async def _redis_answers(self) -> bool:
+        try:
+            await self.pool.ping()
+        except (RedisError, OSError):
+            return False
+        return True
 
 
 def build_worker(
