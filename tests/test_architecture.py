@@ -39,6 +39,13 @@ PURE_CORE = (
     "nudger.programmes.cron",
     "nudger.programmes.follow_up",
     "nudger.reports.metrics",
+    "nudger.reports.cuts",
+    "nudger.reports.themes",
+    "nudger.reports.theme_library",
+    "nudger.reports.quotes",
+    "nudger.reports.periods",
+    "nudger.reports.png",
+    "nudger.reports.rules",
     "nudger.reports.render",
     "nudger.reports.charts",
 )
