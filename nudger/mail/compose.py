@@ -72,6 +72,12 @@ class Composer:
             return ""
         return f"{self.identity.base_url}/join/{self.keys.token(TokenKind.INVITE, person_id)}"
 
+    def render_for(self, recipient: Recipient, name: str, **context: object) -> tuple[str, str]:
+        """`render` with what every personal mail's templates need: the first name and the footer's
+        manage/unsubscribe link."""
+        context.setdefault("first_name", first_name(recipient.name))
+        return self.render(name, unsubscribe_url=self.unsubscribe_url(recipient.person_id), **context)
+
     def render(self, name: str, **context: object) -> tuple[str, str]:
         """(text, html) from `<name>.txt.j2` and `<name>.html.j2`.
 
@@ -163,10 +169,9 @@ def compose_nudge(
     `subject_question` is the round's general wording: a follow-up's personal wording (quoting the
     person's earlier answer) goes in the body only, never in the Subject.
     """
-    text, html = c.render(
+    text, html = c.render_for(
+        recipient,
         "nudge",
-        first_name=first_name(recipient.name),
-        unsubscribe_url=c.unsubscribe_url(recipient.person_id),
         programme=programme_name,
         question=question,
         closes_at=closes_at.astimezone(ZoneInfo(timezone)),
@@ -205,10 +210,9 @@ def compose_reminder(
     timezone: str = "UTC",
 ) -> Outgoing:
     """The one reminder, threaded under the nudge, answered through the same reply address."""
-    text, html = c.render(
+    text, html = c.render_for(
+        recipient,
         "reminder",
-        first_name=first_name(recipient.name),
-        unsubscribe_url=c.unsubscribe_url(recipient.person_id),
         programme=programme_name,
         question=question,
         closes_at=closes_at.astimezone(ZoneInfo(timezone)),
@@ -246,10 +250,9 @@ def compose_check_in(
     now: datetime,
 ) -> Outgoing:
     """ "Still interested?" after several silent rounds: any reply resumes; "stop" leaves."""
-    text, html = c.render(
+    text, html = c.render_for(
+        recipient,
         "check_in",
-        first_name=first_name(recipient.name),
-        unsubscribe_url=c.unsubscribe_url(recipient.person_id),
         programme=programme_name,
         silent_rounds=silent_rounds,
     )
@@ -286,10 +289,9 @@ def compose_intro(
     open_until: datetime | None = None,
 ) -> Outgoing:
     """A circle member's introduction: everyone else's reflection, and how to answer them."""
-    text, html = c.render(
+    text, html = c.render_for(
+        recipient,
         "circle_intro",
-        first_name=first_name(recipient.name),
-        unsubscribe_url=c.unsubscribe_url(recipient.person_id),
         programme=programme_name,
         question=question,
         others=others,
@@ -330,9 +332,7 @@ def compose_relay(
 
     Person-authored, so no Auto-Submitted header (RFC 3834); OOF suppression is still requested.
     """
-    text, html = c.render(
-        "relay", author=author_name, body=text_body, unsubscribe_url=c.unsubscribe_url(recipient.person_id)
-    )
+    text, html = c.render_for(recipient, "relay", author=author_name, body=text_body)
     return _personal(
         c,
         recipient,
@@ -391,13 +391,12 @@ def compose_notice(
     """A short automatic answer to a person (a command confirmed, help, "closed", …)."""
     if reason not in NOTICE_REASONS:
         raise ValueError(f"unknown notice reason {reason!r}")
-    text, html = c.render(
+    text, html = c.render_for(
+        recipient,
         "notice",
-        first_name=first_name(recipient.name),
         reason=reason,
         until=until,
         other=other,
-        unsubscribe_url=c.unsubscribe_url(recipient.person_id),
     )
     service = c.identity.service_name
     special = _NOTICE_SUBJECTS.get(reason)
@@ -437,12 +436,11 @@ def compose_invite(
 ) -> Outgoing:
     """An invitation (double opt-in): what the programme is, what is shared with whom, how to leave;
     the person joins by replying "yes" (Reply-To carries their INVITE token) or with the join link."""
-    text, html = c.render(
+    text, html = c.render_for(
+        recipient,
         "invite",
-        first_name=first_name(recipient.name),
         programmes=list(programmes),
         join_url=c.join_url(recipient.person_id),
-        unsubscribe_url=c.unsubscribe_url(recipient.person_id),
         text_version=text_version,
         invitation=True,
     )
@@ -478,12 +476,11 @@ def compose_circle_nudge(
     open_until: datetime | None = None,
 ) -> Outgoing:
     """The one nudge to a quiet circle: "anyone want to pick up <name>'s point?", in its thread."""
-    text, html = c.render(
+    text, html = c.render_for(
+        recipient,
         "circle_nudge",
-        first_name=first_name(recipient.name),
         author=point_author,
         point=point,
-        unsubscribe_url=c.unsubscribe_url(recipient.person_id),
     )
     return _personal(
         c,

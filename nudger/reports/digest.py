@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from nudger.mail.compose import Composer, Recipient, _Mail, _personal, first_name
+from nudger.mail.compose import Composer, Recipient, _Mail, _personal
 from nudger.mail.message import MACHINE_HEADERS, Outgoing
 from nudger.mail.tokens import TokenKind
 from nudger.reports.metrics import ReportData
@@ -75,12 +75,7 @@ def digest_key(d: Digest, person_id: int) -> str:
 
 
 def compose_digest(c: Composer, d: Digest, recipient: Recipient, now: datetime) -> Outgoing:
-    text, html = c.render(
-        TEMPLATE,
-        first_name=first_name(recipient.name),
-        unsubscribe_url=c.unsubscribe_url(recipient.person_id),
-        d=d,
-    )
+    text, html = c.render_for(recipient, TEMPLATE, d=d)
     return _personal(
         c,
         recipient,
