@@ -296,7 +296,6 @@ async def post_to_circle(
     )
     mails = []
     for other, person in rows.all():
-        intro_id = composer.message_id(f"intro:{circle.id}:{other.id}")
         mails.append(
             compose_relay(
                 composer,
@@ -306,12 +305,18 @@ async def post_to_circle(
                 author_name=first_name(author.name, "A colleague"),
                 subject=circle.subject,
                 text_body=text,
-                references=[circle.root_message_id, intro_id],
+                references=thread(composer, circle, other.id or 0),
                 now=now,
                 open_until=open_until(circle.created_at, programme),
             )
         )
     return mails
+
+
+def thread(composer: Composer, circle: Circle, member_id: int) -> list[str]:
+    """References for mail to a member in a circle's thread: the circle's root, then the introduction
+    *they* received (Gmail threads a message only if it references one already in their thread)."""
+    return [circle.root_message_id, composer.message_id(f"intro:{circle.id}:{member_id}")]
 
 
 async def join_late(
@@ -435,7 +440,6 @@ async def _circle_nudge(
     name = first_name(author.name, "A colleague")
     mails = []
     for member, person, _ in members:
-        intro_id = composer.message_id(f"intro:{circle.id}:{member.id}")
         mails.append(
             compose_circle_nudge(
                 composer,
@@ -443,7 +447,7 @@ async def _circle_nudge(
                 member_id=member.id or 0,
                 recipient=Recipient(person.id or 0, person.email, person.name),
                 subject=circle.subject,
-                references=[circle.root_message_id, intro_id],
+                references=thread(composer, circle, member.id or 0),
                 point_author="you" if person.id == author.id else name,
                 point=reply.text[:600],
                 now=now,
