@@ -420,6 +420,16 @@ class Programme(_Model):
             raise ValueError(f'schedule.weekday "{self.schedule.weekday}" is not one of the working_days')
         return self
 
+    def question(self, text: str) -> Question | None:
+        """The bank entry a round asked (None if the bank has changed since)."""
+        return next((q for q in self.questions if q.text == text), None)
+
+    def general_wording(self, text: str) -> str:
+        """How a round's question reads for everyone (circles, subjects, reminders): a follow-up's
+        fallback, never anyone's personal wording."""
+        asked = self.question(text)
+        return asked.for_circle() if asked else text
+
     @property
     def working_day_indexes(self) -> frozenset[int]:
         return frozenset(_WEEKDAYS.index(d) for d in self.working_days)

@@ -121,8 +121,7 @@ async def _group_round(
             at=now,
         )
         name = programme.name if programme else rnd.programme
-        asked = next((q for q in programme.questions if q.text == rnd.question), None) if programme else None
-        question = asked.for_circle() if asked else rnd.question  # a follow-up's generic wording
+        question = programme.general_wording(rnd.question) if programme else rnd.question
         mails: list[Outgoing] = await tally_round(session, rnd, programme, composer, now) if programme else []
         for number, group in enumerate(groups, start=1):
             mails += await _create_circle(
@@ -363,7 +362,6 @@ async def join_late(
     )
     reflections = [Reflection(first_name(p.name, "A colleague"), p.team, r.text) for p, r in others.all()]
     name = programme.name if programme else rnd.programme
-    asked = next((q for q in programme.questions if q.text == rnd.question), None) if programme else None
     mails = [
         compose_intro(
             composer,
@@ -372,7 +370,7 @@ async def join_late(
             recipient=Recipient(person.id, person.email, person.name),
             subject=circle.subject,
             root_message_id=circle.root_message_id,
-            question=asked.for_circle() if asked else rnd.question,
+            question=programme.general_wording(rnd.question) if programme else rnd.question,
             programme_name=name,
             others=reflections,
             own=Reflection(first_name(person.name, "A colleague"), person.team, reply.text),

@@ -274,7 +274,7 @@ async def _write_nudges(
     now: datetime,
 ) -> list[tuple[int, datetime]]:
     queued: list[tuple[int, datetime]] = []
-    question = question_of(prog, rnd.question)
+    question = prog.question(rnd.question)
     earlier = await _earlier_answers(session, prog, rnd, question, [s.person_id for s in sends])
     for send in sends:
         person = people[send.person_id]
@@ -300,7 +300,7 @@ async def _write_nudges(
                 question=personal_question(question, earlier.get(send.person_id))
                 if question
                 else rnd.question,
-                subject_question=question.for_circle() if question else rnd.question,
+                subject_question=prog.general_wording(rnd.question),
                 due_at=send.due_at,
                 closes_at=rnd.closes_at,
                 timezone=person.timezone,
@@ -313,11 +313,6 @@ async def _write_nudges(
             continue
         queued += await add_to_outbox(session, [mail], now, send_at=send.due_at)
     return queued
-
-
-def question_of(prog: Programme, text: str) -> Question | None:
-    """The bank entry a round asked (None if the bank has changed since)."""
-    return next((q for q in prog.questions if q.text == text), None)
 
 
 async def _earlier_answers(
@@ -375,7 +370,7 @@ async def plan_reminders(
                     recipient=Recipient(person.id or 0, person.email, person.name),
                     programme_name=prog.name,
                     programme_key=prog.key,
-                    question=q.for_circle() if (q := question_of(prog, rnd.question)) else rnd.question,
+                    question=prog.general_wording(rnd.question),
                     now=now,
                     closes_at=rnd.closes_at,
                     timezone=person.timezone,
