@@ -392,3 +392,20 @@ async def sweep_until(redis_url: str, done: Callable[[], Awaitable[bool]], withi
         return False
 
     return await eventually(check, within, interval=1.0)
+
+
+async def round_a_third_through(
+    round_db: str, redis_proc: RedisProcess, sink: Sink, children: Children, tmp_path: Path
+) -> Child:
+    """Queue the planned round, start one worker, and return it once a third of the round reached the
+    sink (the moment the round-level faults strike)."""
+    settings = fault_settings(round_db, redis_proc.url, sink.port)
+    assert await enqueue_pending(round_db, redis_proc.url) == ROUND_SIZE
+    worker = children.worker(write_config(tmp_path, "worker", settings, at=START))
+
+    async def a_third_arrived() -> bool:
+        assert worker.alive, worker.output()
+        return len(sink.records()) >= ROUND_SIZE // 3
+
+    assert await eventually(a_third_arrived, 180), worker.output()
+    return worker

@@ -9,19 +9,15 @@ import pytest
 from nudger.store.models import Outbox, OutboxStatus
 from tests.faults.conftest import (
     ROUND_SIZE,
-    START,
     Children,
     RedisProcess,
     Sink,
     arq_redis,
-    enqueue_pending,
-    eventually,
-    fault_settings,
     people,
     report,
+    round_a_third_through,
     status_counts,
     sweep_until,
-    write_config,
 )
 
 pytestmark = pytest.mark.slow
@@ -30,15 +26,7 @@ pytestmark = pytest.mark.slow
 async def test_redis_restarted_empty_mid_round_loses_nothing(
     round_db: str, redis_proc: RedisProcess, sink: Sink, children: Children, tmp_path: Path
 ) -> None:
-    settings = fault_settings(round_db, redis_proc.url, sink.port)
-    assert await enqueue_pending(round_db, redis_proc.url) == ROUND_SIZE
-    worker = children.worker(write_config(tmp_path, "worker", settings, at=START))
-
-    async def a_third_arrived() -> bool:
-        assert worker.alive, worker.output()
-        return len(sink.records()) >= ROUND_SIZE // 3
-
-    assert await eventually(a_third_arrived, 180), worker.output()
+    worker = await round_a_third_through(round_db, redis_proc, sink, children, tmp_path)
     redis_proc.kill()
     at_restart = await status_counts(round_db, Outbox)
     received_at_restart = len(sink.records())

@@ -32,12 +32,12 @@ from tests.faults.conftest import (
     RedisProcess,
     Sink,
     arq_redis,
-    enqueue_pending,
     eventually,
     expire_in_progress,
     fault_settings,
     people,
     report,
+    round_a_third_through,
     status_counts,
     sweep_until,
     write_config,
@@ -52,15 +52,7 @@ async def test_worker_sigkill_mid_round_loses_nothing(
     round_db: str, redis_proc: RedisProcess, sink: Sink, children: Children, tmp_path: Path
 ) -> None:
     settings = fault_settings(round_db, redis_proc.url, sink.port)
-    queued = await enqueue_pending(round_db, redis_proc.url)
-    assert queued == ROUND_SIZE
-    worker = children.worker(write_config(tmp_path, "worker", settings, at=START))
-
-    async def a_third_arrived() -> bool:
-        assert worker.alive, worker.output()
-        return len(sink.records()) >= ROUND_SIZE // 3
-
-    assert await eventually(a_third_arrived, 180), worker.output()
+    worker = await round_a_third_through(round_db, redis_proc, sink, children, tmp_path)
     worker.kill()
     at_kill = await status_counts(round_db, Outbox)
     received_at_kill = len(sink.records())
