@@ -18,10 +18,9 @@ addresses = st.one_of(
 
 @settings(max_examples=300, deadline=None, database=None)
 @given(st.lists(addresses, max_size=8))
-def test_find_tokens_never_raises_and_only_returns_signed_tokens(candidates: list[str]) -> None:
-    found = find_tokens(candidates, identity(), keys())
-    for token in found:  # anything found must carry our signature: re-minting it gives the same token
-        assert keys().read(keys().token(token.kind, token.id, token.expires)) == token
+def test_unsigned_look_alike_addresses_never_route(candidates: list[str]) -> None:
+    """Random text and forged reply+<base32> addresses (no valid signature: odds 2**-80) route nowhere."""
+    assert find_tokens(candidates, identity(), keys()) == []
 
 
 @settings(max_examples=300, deadline=None, database=None)
