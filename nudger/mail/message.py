@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
@@ -121,19 +123,124 @@ def build_message(
     references: Sequence[str] = (),
     headers: Mapping[str, str] | None = None,
 ) -> bytes:
-    msg = EmailMessage(policy=BODY)
-    msg["From"] = formataddr((from_name, from_address))
-    msg["To"] = formataddr((to_name, to_address)) if to_name else to_address
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = message_id
+    """The message on the wire: CRLF, quoted-printable UTF-8 bodies, text (+ HTML alternative).
+
+    The common case (ASCII addresses, headers that fit one line) is written directly: about thirty
+    times cheaper than the `email` package, which a round for 100 000 people notices. Anything else
+    (an internationalised address, a header too long for one line) goes through the `email`
+    package's generator, which handles every corner; both produce the same message for a mail client.
+    """
+    fields: list[tuple[str, str]] = [
+        ("From", formataddr((from_name, from_address))),
+        ("To", formataddr((to_name, to_address)) if to_name else to_address),
+        ("Subject", subject),
+        ("Date", format_datetime(date)),
+        ("Message-ID", message_id),
+    ]
     if reply_to:
-        msg["Reply-To"] = reply_to
+        fields.append(("Reply-To", reply_to))
     if in_reply_to:
-        msg["In-Reply-To"] = in_reply_to
+        fields.append(("In-Reply-To", in_reply_to))
     if references:
-        msg["References"] = " ".join(references)
-    for name, value in (headers or {}).items():
+        fields.append(("References", " ".join(references)))
+    fields.extend((headers or {}).items())
+    for name, value in fields:
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"header {name} may not contain a line break: {value[:80]!r}")
+    head = _fast_head(fields)
+    if head is None:
+        return _build_with_email_package(fields, text, html)
+    if html is None:
+        return b"".join((head, _TEXT_PART, _qp(text)))
+    boundary = "=_" + hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()[:28]
+    # the CRLF before a delimiter belongs to the delimiter (RFC 2046 §5.1.1), not to the part
+    delimiter = f"\r\n--{boundary}\r\n".encode("ascii")
+    return b"".join(
+        (
+            head,
+            f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'.encode("ascii"),
+            delimiter,
+            _TEXT_PART,
+            _qp(text),
+            delimiter,
+            _HTML_PART,
+            _qp(html),
+            f"\r\n--{boundary}--\r\n".encode("ascii"),
+        )
+    )
+
+
+_TEXT_PART = (
+    b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+)
+_HTML_PART = (
+    b'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+)
+#: RFC 5322's limit for one header line, CRLF excluded
+_MAX_LINE = 998
+
+
+def _fast_head(fields: Sequence[tuple[str, str]]) -> bytes | None:
+    """The header block (ending in MIME-Version), or None when a field needs the full generator."""
+    lines: list[str] = []
+    for name, value in fields:
+        if name == "Subject" and not value.isascii():
+            value = _encoded_words(value)
+        elif not value.isascii() or len(name) + 2 + len(value) > _MAX_LINE:
+            return None
+        lines.append(f"{name}: {value}\r\n")
+    lines.append("MIME-Version: 1.0\r\n")
+    return "".join(lines).encode("ascii")
+
+
+def _encoded_words(value: str) -> str:
+    """RFC 2047 B-encoded UTF-8 words of at most 75 characters, folded one per line, never splitting
+    a character."""
+    words: list[str] = []
+    chunk = ""
+    for char in value:
+        if len((chunk + char).encode("utf-8")) > 45:  # 45 bytes → 60 base64 chars + 12 of wrapper
+            words.append(chunk)
+            chunk = ""
+        chunk += char
+    words.append(chunk)
+    encoded = (f"=?utf-8?b?{base64.b64encode(w.encode('utf-8')).decode('ascii')}?=" for w in words if w)
+    return "\r\n ".join(encoded)
+
+
+def _qp(body: str) -> bytes:
+    """Quoted-printable UTF-8 with CRLF line ends and lines of at most 76 characters (RFC 2045)."""
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
+    if not body.endswith("\n"):
+        body += "\n"
+    lines = binascii.b2a_qp(body.encode("utf-8"), istext=True).split(b"\n")
+    if any(len(line) > _QP_LINE for line in lines):
+        lines = [piece for line in lines for piece in _rewrap(line)]
+    return b"\r\n".join(lines)
+
+
+_QP_LINE = 76
+
+
+def _rewrap(line: bytes) -> list[bytes]:
+    """Soft-break a quoted-printable line that binascii left one or two characters too long (it does
+    when it encodes a trailing space at the limit), never inside an =XX escape."""
+    out: list[bytes] = []
+    while len(line) > _QP_LINE:
+        cut = _QP_LINE - 1
+        if line[cut - 1 : cut] == b"=":
+            cut -= 1
+        elif line[cut - 2 : cut - 1] == b"=":
+            cut -= 2
+        out.append(line[:cut] + b"=")
+        line = line[cut:]
+    out.append(line)
+    return out
+
+
+def _build_with_email_package(fields: Sequence[tuple[str, str]], text: str, html: str | None) -> bytes:
+    msg = EmailMessage(policy=BODY)
+    for name, value in fields:
         msg[name] = value
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     if html is not None:
