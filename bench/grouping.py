@@ -8,10 +8,14 @@ with" entry, and `--rounds` earlier rounds of circles of four as history: random
 as the checker does) or our own earlier groupings (`own`: each round is formed with the history so far,
 so earlier partners sit in the same timezone bands — a harder case).
 
-Prints the time of form_circles and of grouping_stats, the ratio of form_circles to a naive random
-shuffle of the same people measured in the same run, peak memory (ru_maxrss of the process, and how
-much grouping added to it), circles by size, repeat pairs, circles with two people from one team,
-avoid violations, people not placed, and circles whose common working time is below the rule.
+Prints the time of form_circles and of grouping_stats; form_circles against its ceiling, a naive random
+shuffle of the same people into fours measured in the same run (people/s of each; the ratio is
+nudger's over the shuffle's, so 1.0 would be grouping as cheap as not looking at anyone); peak memory
+(ru_maxrss of the process, and how much grouping added to it), circles by size, repeat pairs, circles
+with two people from one team, avoid violations, people not placed, and circles whose common working
+time is below the rule.
+``--json FILE`` writes the same figures as one object (``"bench": "grouping"``, ``"speed": {...}``) for
+bench/run_all.
 """
 
 from __future__ import annotations
@@ -99,14 +103,14 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=5, help="earlier rounds in the history")
     parser.add_argument("--history", choices=("random", "own"), default="random")
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     started = time.perf_counter()
     candidates = organisation(args.people, args.seed)
@@ -127,7 +131,15 @@ def main() -> int:
     stats = grouping_stats(circles, candidates, history)
     stats_seconds = time.perf_counter() - t0
 
-    figures = {
+    speed = {
+        "unit": "people/s",
+        "nudger": round(args.people / form_seconds) if form_seconds else None,
+        "ceiling": round(args.people / naive_seconds) if naive_seconds else None,
+        "ratio": round(naive_seconds / form_seconds, 4) if form_seconds else None,
+        "ceiling_is": "a random shuffle of the same people into fours",
+    }
+    figures: dict[str, object] = {
+        "bench": "grouping",
         "people": args.people,
         "history": args.history,
         "history_pairs": len(history),
@@ -135,7 +147,7 @@ def main() -> int:
         "form_seconds": round(form_seconds, 3),
         "stats_seconds": round(stats_seconds, 3),
         "naive_shuffle_seconds": round(naive_seconds, 3),
-        "ratio_vs_naive": round(form_seconds / naive_seconds, 1) if naive_seconds else None,
+        "times_naive": round(form_seconds / naive_seconds, 1) if naive_seconds else None,
         "peak_mb": round(peak_mb()),
         "grouping_added_mb": round(grouping_peak_mb - before_mb),
         "circles": stats["circles"],
@@ -150,8 +162,14 @@ def main() -> int:
     }
     width = max(map(len, figures))
     for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
+        if key != "bench":
+            print(f"{key:<{width}}  {value}")
+    print(
+        f"{'speed':<{width}}  {speed['nudger']} people/s, ceiling {speed['ceiling']} people/s "
+        f"({speed['ceiling_is']}): ratio {speed['ratio']}"
+    )
     if args.json:
+        figures["speed"] = speed
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     return 0
 

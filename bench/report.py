@@ -12,6 +12,10 @@ rounds), with its trend, cuts, themes (and October's for the change), connection
 
 Each report is built in a fresh Python process (`--build-only`), which prints its wall time and peak
 RSS; "flat memory" means the 100 000-person peak is about the 10 000-person one.
+
+There is no ceiling measured in the same run here, only the target (30 s): ``--json FILE`` writes one
+object (``"bench": "report"``, ``"build"`` and ``"memory"`` as plain figures, each size's measurements)
+for bench/run_all.
 """
 
 from __future__ import annotations
@@ -269,6 +273,7 @@ def main() -> None:
         "--small", type=int, default=10_000, help="a smaller roster to compare memory (0: none)"
     )
     parser.add_argument("--keep", type=Path, help="keep the databases in this folder (reused if present)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--build-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build_only:
@@ -291,6 +296,7 @@ def main() -> None:
     print(
         f"report for {args.people:,} people: {seconds:.1f} s (target {TARGET_S:.0f} s, ratio {ratio_s:.2f})"
     )
+    memory: dict[str, object] = {"unit": "MB peak RSS", "nudger": big["peak_rss_mb"]}
     if args.small:
         small = results[args.small]
         ratio = float(big["peak_rss_mb"]) / float(small["peak_rss_mb"])  # type: ignore[arg-type]
@@ -298,6 +304,21 @@ def main() -> None:
             f"peak RSS {big['peak_rss_mb']} MB vs {small['peak_rss_mb']} MB for {args.small:,} people "
             f"(ratio {ratio:.2f} for {args.people / args.small:.0f}x the people)"
         )
+        memory |= {
+            "small_people": args.small,
+            "small_peak_rss_mb": small["peak_rss_mb"],
+            "growth": round(ratio, 2),
+        }
+    if args.json:
+        figures = {
+            "bench": "report",
+            "people": args.people,
+            "period": PERIOD,
+            "build": {"unit": f"s, target {TARGET_S:.0f}", "nudger": seconds, "target_s": TARGET_S},
+            "memory": memory,
+            "runs": {str(n): r for n, r in results.items()},
+        }
+        args.json.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
     if not args.keep:
         for p in folder.glob("report-*.db"):
             p.unlink()

@@ -7,6 +7,13 @@ trimmer should keep). For each folder it prints: exact matches (after whitespace
 trailing spaces dropped, runs of blank lines collapsed, blank edges trimmed), mean similarity
 (difflib ratio), cases per second on one core, and the slowest case. Inputs without an expectation
 (``stress/``) are timed only. ``--failures`` lists the cases that did not match exactly.
+
+The ceiling, timed in the same passes over the same cases: `one_pass`, a naive trimmer that splits the
+text into lines once and drops the ``>``-quoted ones — the least work any line-based trimmer does (it
+cannot skip reading every line). The ratio is nudger's cases/s over the ceiling's, over all folders.
+
+The project's own cases are ``tests/trim_cases/*``; ``--json FILE`` writes one object (``"bench": "trim"``,
+the totals, ``"speed": {"nudger", "ceiling", "ratio"}`` and the per-folder results) for bench/run_all.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from pathlib import Path
 from nudger.inbound.trim import visible_text
 
 SIMILARITY_CHAR_LIMIT = 20_000  # above this, compare lines (character matching is quadratic)
+CEILING_IS = "one pass: split into lines, drop '>'-quoted ones (the least a line-based trimmer does)"
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,7 @@ class FolderResult:
     cases_per_second: float
     slowest_case: str
     slowest_ms: float
+    ceiling_cases_per_second: float = 0.0
     failures: list[str] = field(default_factory=list)
 
 
@@ -71,6 +80,12 @@ def similarity(got: str, want: str) -> float:
     return difflib.SequenceMatcher(None, got.split("\n"), want.split("\n"), autojunk=False).ratio()
 
 
+def one_pass(text: str) -> str:
+    """The ceiling: one pass over the lines, dropping the quoted ones (no nudger code)."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines if not line.lstrip().startswith(">"))
+
+
 def load_cases(folder: Path) -> list[Case]:
     cases: list[Case] = []
     for path in sorted(folder.glob("*.in.txt")):
@@ -95,7 +110,7 @@ def score(folder: Path, cases: list[Case], trim: Callable[[str], str], repeats: 
         ratios.append(similarity(got, want))
         if got != want:
             failures.append(case.name)
-    elapsed, slowest, slowest_name = 0.0, 0.0, ""
+    elapsed, slowest, slowest_name, ceiling_elapsed = 0.0, 0.0, "", 0.0
     for _ in range(repeats):
         for case in cases:
             started = time.perf_counter()
@@ -104,6 +119,10 @@ def score(folder: Path, cases: list[Case], trim: Callable[[str], str], repeats: 
             elapsed += took
             if took > slowest:
                 slowest, slowest_name = took, case.name
+        started = time.perf_counter()
+        for case in cases:
+            one_pass(case.text)
+        ceiling_elapsed += time.perf_counter() - started
     return FolderResult(
         folder=str(folder),
         cases=len(cases),
@@ -113,6 +132,7 @@ def score(folder: Path, cases: list[Case], trim: Callable[[str], str], repeats: 
         cases_per_second=len(cases) * repeats / elapsed if elapsed else 0.0,
         slowest_case=slowest_name,
         slowest_ms=slowest * 1000,
+        ceiling_cases_per_second=len(cases) * repeats / ceiling_elapsed if ceiling_elapsed else 0.0,
         failures=failures,
     )
 
@@ -155,16 +175,51 @@ def main(argv: list[str] | None = None) -> int:
     scored = sum(result.scored for result in results)
     exact = sum(result.exact for result in results)
     timed = [result for result in results if result.scored]
-    cases = sum(result.cases for result in timed)
+    scored_cases = sum(result.cases for result in timed)
     seconds = sum(result.cases / result.cases_per_second for result in timed if result.cases_per_second)
     if scored:
         print(
             f"{'TOTAL':22s} exact {exact:3d}/{scored:<3d} ({100 * exact / scored:5.1f}%)"
-            f"{'':15s}{cases / seconds if seconds else 0:9.0f} cases/s over the scored folders"
+            f"{'':15s}{scored_cases / seconds if seconds else 0:9.0f} cases/s over the scored folders"
         )
+    speed = _speed(results)
+    if speed["nudger"]:
+        print(f"{'CEILING':22s} {speed['ceiling']:9.0f} cases/s: {CEILING_IS}")
+        print(f"{'RATIO':22s} {speed['ratio']:9.3f}   trim's {speed['nudger']:.0f} cases/s over all folders")
     if args.json:
-        args.json.write_text(json.dumps([asdict(result) for result in results], indent=1, ensure_ascii=False))
+        figures = {
+            "bench": "trim",
+            "cases": sum(result.cases for result in results),
+            "scored": scored,
+            "exact": exact,
+            "exact_match": {"unit": f"% of {scored} scored", "nudger": round(100 * exact / scored, 1)}
+            if scored
+            else None,
+            "speed": speed,
+            "folders": [asdict(result) for result in results],
+        }
+        args.json.write_text(json.dumps(figures, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0
+
+
+def _speed(results: list[FolderResult]) -> dict[str, object]:
+    """cases/s of nudger and of the ceiling over every folder (timed-only ones too)."""
+    cases = sum(result.cases for result in results)
+    ours = sum(result.cases / result.cases_per_second for result in results if result.cases_per_second)
+    ceiling = sum(
+        result.cases / result.ceiling_cases_per_second
+        for result in results
+        if result.ceiling_cases_per_second
+    )
+    nudger_rate = cases / ours if ours else 0.0
+    ceiling_rate = cases / ceiling if ceiling else 0.0
+    return {
+        "unit": "cases/s",
+        "nudger": round(nudger_rate, 1),
+        "ceiling": round(ceiling_rate, 1),
+        "ratio": round(nudger_rate / ceiling_rate, 4) if ceiling_rate else None,
+        "ceiling_is": CEILING_IS,
+    }
 
 
 if __name__ == "__main__":
