@@ -21,9 +21,9 @@ The contract for a bench: accept `--json FILE`, exit 0 and write one JSON object
 ``{"bench": NAME, ...figures...}``. A figure compared with a ceiling measured in the same run is best
 a nested object ``"speed": {"unit": "messages/s", "nudger": 812.0, "ceiling": 1630.0, "ratio": 0.5}``
 (ratio = nudger / ceiling, so 1.0 is the ceiling itself); a nested object with "nudger" and no ratio
-is shown as a plain figure. Flat keys work too: each key containing "ratio" (say ``imap_ratio``) is
-paired with the nudger and ceiling keys that share its other words (``nudger_imap_replies_per_s``,
-``ceiling_imap_replies_per_s``).
+is shown as a plain figure. Other key names work too, flat or nested: each key with the word "ratio"
+(``ratio``, ``imap_ratio``) makes a row, with the nudger and ceiling keys that share its other words
+(``nudger_imap_replies_per_s``, ``ceiling_imap_replies_per_s``). The ratio shown is always the bench's.
 
 Writes `bench/results/latest.json` (commit, date, machine, every bench's status and figures), appends
 the same record as one line to `bench/results/history.jsonl` (local, not committed), and prints a table:
@@ -186,36 +186,51 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _nested_rows(bench: str, figures: dict[str, Any], prefix: str = "", depth: int = 0) -> list[Row]:
+def _words(key: str) -> set[str]:
+    return set(key.split("_"))
+
+
+def _ratio_rows(bench: str, figures: dict[str, Any], name: str = "") -> list[Row]:
+    """Rows for the keys of `figures` that contain the word "ratio", each with its nudger and ceiling
+    keys: those sharing its other words (``imap_ratio``: ``nudger_imap_per_s``, ``ceiling_imap_per_s``),
+    else the plainest ones (``processed_ratio``: ``processed_per_s``, ``ceiling_per_s``). Only the
+    nudger and ceiling columns are guessed: the ratio shown is always the bench's own."""
+    numbers = [k for k, v in figures.items() if _is_number(v) and "ratio" not in _words(k)]
+
+    def partner(context: set[str], want: str | None) -> str | None:
+        def fits(k: str) -> bool:
+            words = _words(k)
+            return want in words if want else not words & {"nudger", "ceiling"}
+
+        found = [k for k in numbers if fits(k) and context <= _words(k)]
+        if not found and want == "nudger":
+            return partner(context, None)
+        if not found and want == "ceiling":
+            found = [k for k in numbers if fits(k)]
+        return min(found, key=lambda k: (len(_words(k) - context), k), default=None)
+
+    def counterpart(ours: str, context: set[str]) -> str | None:
+        """The ceiling key saying the same as `ours` (nudger_per_s: ceiling_per_s)."""
+        base = _words(ours) - {"nudger"}
+        for want in (base | {"ceiling"}, (base - context) | {"ceiling"}):
+            for k in numbers:
+                if _words(k) == want:
+                    return k
+        return None
+
     rows: list[Row] = []
     for key, value in figures.items():
-        if not isinstance(value, dict):
+        if "ratio" not in _words(key) or not (_is_number(value) or value is None):
             continue
-        name = f"{prefix}{key}"
-        if "ratio" in value or "nudger" in value:
-            unit = value.get("unit")
-            label = f"{name} ({unit})" if unit else name
-            rows.append(Row(bench, label, value.get("nudger"), value.get("ceiling"), value.get("ratio")))
-        elif depth < 1:
-            rows += _nested_rows(bench, value, f"{name}.", depth + 1)
-    return rows
-
-
-def _flat_rows(bench: str, figures: dict[str, Any]) -> list[Row]:
-    rows: list[Row] = []
-    keys = [k for k, v in figures.items() if _is_number(v)]
-
-    def partner(word: str, context: set[str]) -> str | None:
-        found = [k for k in keys if word in k.split("_") and context <= set(k.split("_"))]
-        return min(found, key=lambda k: len(set(k.split("_")) - context), default=None)
-
-    for key, value in figures.items():
-        words = key.split("_")
-        if "ratio" not in words or not (_is_number(value) or value is None):
-            continue
-        context = set(words) - {"ratio"}
-        ours, ceiling = partner("nudger", context), partner("ceiling", context)
-        label = "_".join(w for w in (ours or key).split("_") if w not in ("nudger", "ratio")) or key
+        context = _words(key) - {"ratio"}
+        ours = partner(context, "nudger")
+        ceiling = counterpart(ours, context) if ours else None
+        ceiling = ceiling or partner(context, "ceiling")
+        if unit := figures.get("unit"):
+            label = f"{name} ({unit})" if name else str(unit)
+        else:
+            plain = "_".join(w for w in (ours or "").split("_") if w != "nudger")
+            label = " ".join(part for part in (name, plain) if part) or key
         rows.append(
             Row(
                 bench,
@@ -225,6 +240,22 @@ def _flat_rows(bench: str, figures: dict[str, Any]) -> list[Row]:
                 value,
             )
         )
+    return rows
+
+
+def _figure_rows(bench: str, figures: dict[str, Any], prefix: str = "", depth: int = 0) -> list[Row]:
+    rows = _ratio_rows(bench, figures, prefix.rstrip(".")) if depth == 0 else []
+    for key, value in figures.items():
+        if not isinstance(value, dict):
+            continue
+        name = f"{prefix}{key}"
+        if found := _ratio_rows(bench, value, name):
+            rows += found
+        elif "nudger" in value:
+            unit = value.get("unit")
+            rows.append(Row(bench, f"{name} ({unit})" if unit else name, value["nudger"]))
+        elif depth < 1:
+            rows += _figure_rows(bench, value, f"{name}.", depth + 1)
     return rows
 
 
@@ -238,7 +269,7 @@ def rows_for(result: BenchResult) -> list[Row]:
         return [Row(result.name, f"TIMEOUT after {result.seconds:.0f} s")]
     if result.status == NO_RESULT:
         return [Row(result.name, "NO RESULT (no JSON object written)")]
-    rows = _nested_rows(result.name, result.figures) or _flat_rows(result.name, result.figures)
+    rows = _figure_rows(result.name, result.figures)
     return rows or [Row(result.name, "ok (no figure compared with a ceiling)")]
 
 

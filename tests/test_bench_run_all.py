@@ -87,6 +87,27 @@ def test_flat_ratio_keys_are_paired_with_the_nudger_and_ceiling_keys_sharing_the
     assert rows == {"msgs_per_s": (1200.0, 2000.0, 0.6), "imap_replies_per_s": (100.0, 400.0, 0.25)}
 
 
+def test_nested_figures_with_their_own_key_names_pair_like_flat_ones() -> None:
+    figures = {
+        "bench": "ingest",
+        "replies": 10,
+        "listener": {
+            "ceiling_per_s": 600.0,
+            "nudger_per_s": 300.0,
+            "ratio": 0.5,
+            "ceiling_seconds": 0.1,
+            "processed_per_s": 60.0,
+            "processed_ratio": 0.1,
+            "peak_rss_mb": 100.0,
+        },
+    }
+    rows = run_all.rows_for(run_all.BenchResult("ingest", "ok", figures=figures))
+    assert [(r.figure, r.nudger, r.ceiling, r.ratio) for r in rows] == [
+        ("listener per_s", 300.0, 600.0, 0.5),
+        ("listener processed_per_s", 60.0, 600.0, 0.1),
+    ]
+
+
 def test_a_missing_bench_file_is_reported_and_is_not_a_failure(tmp_path: Path) -> None:
     result = run_all.run_bench(bench(tmp_path, "ingest", None, "--replies", "10"), cwd=tmp_path)
     assert result.status == "missing"
