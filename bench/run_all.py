@@ -125,6 +125,15 @@ def _tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
+def _kill_group(pgid: int) -> bool:
+    """SIGKILL what is left of a bench's process group; whether anything was."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
 def run_bench(
     bench: Bench,
     *,
@@ -133,48 +142,59 @@ def run_bench(
     echo: bool = False,
     cwd: Path = ROOT,
 ) -> BenchResult:
-    """Run one bench in its own process (group) and read the JSON object it wrote."""
+    """Run one bench in its own process group and read the JSON object it wrote.
+
+    Its output goes to files, not pipes (a server it leaves behind cannot hold us up); `echo` lets its
+    stdout through as it comes. Whatever of the group is still alive when it ends is killed.
+    """
     if not bench.script.exists():
         return BenchResult(bench.name, MISSING, error=f"{bench.script} does not exist")
     with tempfile.TemporaryDirectory(prefix=f"nudger-bench-{bench.name}-") as tmp:
-        out = Path(tmp) / "result.json"
+        out, stdout_file, stderr_file = (Path(tmp) / name for name in ("result.json", "stdout", "stderr"))
         command = [python, str(bench.script), *bench.args, "--json", str(out)]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         started = time.perf_counter()
-        proc = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,  # its own process group: a timeout takes its sinks and servers too
-        )
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            stdout, stderr = proc.communicate()
-            result = BenchResult(bench.name, TIMEOUT, command, time.perf_counter() - started, None)
-            result.error = _tail(f"killed after {timeout:.0f} s\n{stderr}")
-            return result
+        with stdout_file.open("w") as stdout, stderr_file.open("w") as stderr:
+            proc = subprocess.Popen(
+                command,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=None if echo else stdout,
+                stderr=stderr,
+                start_new_session=True,  # its own process group: its sinks and servers go with it
+            )
+            try:
+                proc.wait(timeout=timeout)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            finally:
+                leftovers = _kill_group(proc.pid)  # also on Ctrl-C: the group is not in our session
+                proc.wait()
         seconds = time.perf_counter() - started
-        if echo and stdout.strip():
-            print("\n".join(f"    {line}" for line in stdout.rstrip().splitlines()), flush=True)
+        errors = stderr_file.read_text(errors="replace")
         result = BenchResult(bench.name, OK, command, seconds, proc.returncode)
+        if timed_out:
+            result.status, result.exit_code = TIMEOUT, None
+            result.error = _tail(f"killed after {timeout:.0f} s\n{errors}")
+            return result
         if proc.returncode != 0:
-            result.status, result.error = CRASHED, _tail(stderr or stdout)
+            result.status = CRASHED
+            result.error = _tail(errors or stdout_file.read_text(errors="replace"))
             return result
         try:
             figures = json.loads(out.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            result.status, result.error = NO_RESULT, _tail(f"no JSON result in --json FILE ({exc})\n{stderr}")
+            result.status, result.error = NO_RESULT, _tail(f"no JSON result in --json FILE ({exc})\n{errors}")
             return result
         if not isinstance(figures, dict):
             result.status = NO_RESULT
             result.error = f"--json FILE holds a {type(figures).__name__}, not one JSON object"
             return result
         figures.setdefault("bench", bench.name)
+        if leftovers:
+            figures.setdefault("run_all_note", "processes of the bench were still running at its end: killed")
         result.figures = figures
         return result
 

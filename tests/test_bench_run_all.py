@@ -56,6 +56,11 @@ import json, sys
 json.dump([1, 2], open(sys.argv[sys.argv.index("--json") + 1], "w"))
 """
 HANG = "import time\ntime.sleep(600)\n"
+LEAVES_A_SERVER = """
+import json, subprocess, sys
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # holds our stdout and stderr
+json.dump({"bench": "leaves"}, open(sys.argv[sys.argv.index("--json") + 1], "w"))
+"""
 
 
 def bench(tmp_path: Path, name: str, source: str | None, *args: str) -> object:
@@ -138,6 +143,12 @@ def test_a_bench_past_its_timeout_is_killed_and_fails(tmp_path: Path) -> None:
     assert result.status == "timeout"
     assert result.failed
     assert "killed after 1 s" in result.error
+
+
+def test_what_a_bench_leaves_running_is_killed_and_does_not_hold_run_all_up(tmp_path: Path) -> None:
+    result = run_all.run_bench(bench(tmp_path, "leaves", LEAVES_A_SERVER), cwd=tmp_path, timeout=300)
+    assert result.status == "ok"
+    assert "still running at its end: killed" in result.figures["run_all_note"]
 
 
 def test_run_all_writes_the_summary_prints_the_table_and_exits_1_for_a_crash(
