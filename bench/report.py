@@ -305,6 +305,7 @@ def main() -> None:
             f"(ratio {ratio:.2f} for {args.people / args.small:.0f}x the people)"
         )
         memory |= {
+            "unit": f"MB peak RSS; {small['peak_rss_mb']} for {args.small:,} people",
             "small_people": args.small,
             "small_peak_rss_mb": small["peak_rss_mb"],
             "growth": round(ratio, 2),
