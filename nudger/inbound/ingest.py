@@ -14,14 +14,14 @@ senders, never to machines, at most one per address per reason per day.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from nudger.config import Programme
@@ -60,6 +60,7 @@ from nudger.store.models import (
     Round,
     Sharing,
 )
+from nudger.store.queries import table_of
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,10 @@ class Outcome:
 
 @dataclass(frozen=True)
 class _Message:
-    """One inbound message being processed: the stored row, its parse and what it is."""
+    """One inbound message being processed: its stored row's id, its parse and what it is."""
 
-    row: Inbound
+    inbound_id: int
+    released: bool
     msg: ParsedMessage
     understood: Understanding
     tokens: list[Token]
@@ -94,6 +96,12 @@ class _Message:
     @property
     def today(self) -> date:
         return self.now.date()
+
+
+#: at most this many raw bytes of a batch are loaded (and parsed) at once: memory stays flat however
+#: large the batch or its messages
+CHUNK_BYTES = 16 * 1024 * 1024
+CHUNK_ROWS = 200
 
 
 async def process_inbound(
@@ -106,72 +114,233 @@ async def process_inbound(
     away raises StoreUnavailable (the job retries); any other error marks the row failed, with its
     reason, for an operator (`nudger inbox retry`).
     """
+    return (await process_inbound_many(sessions, deps, queue, [inbound_id], now)).get(inbound_id)
+
+
+async def process_inbound_many(
+    sessions: SessionMaker, deps: IngestDeps, queue: Queue, inbound_ids: Sequence[int], now: datetime
+) -> dict[int, Outcome | None]:
+    """Process a batch of stored messages, each exactly as `process_inbound` would; by inbound id.
+
+    One compare-and-set claims the whole batch. Rows are then loaded a chunk at a time (at most
+    CHUNK_BYTES of raw mail), parsed, and what their reply addresses name (nudges, members, people,
+    rounds, circles) is read in a few queries up front; each message is still decided and committed
+    in its own transaction, so one message's failure (marked failed, as ever) or a concurrent
+    duplicate (IntegrityError: nothing to do) never touches another's. The mail they cause is
+    enqueued once at the end. If the database goes away, the claims not yet acted on are handed back
+    and StoreUnavailable is raised: the job retries, and finds the finished rows already processed.
+    """
+    outcomes: dict[int, Outcome | None] = dict.fromkeys(inbound_ids)
+    pending: list[int] = []
+    queued: list[tuple[int, datetime]] = []
     try:
-        if not await _claim(sessions, inbound_id, now):
-            return None
-        async with transaction(sessions) as session:
-            row = await session.get(Inbound, inbound_id)
-            if row is None:
-                return None
-            outcome = await _decide(session, deps, row, now)
-            queued = await add_to_outbox(session, outcome.mails, now)
-            row.status = InboundStatus.PROCESSED
-            row.verdict = outcome.verdict
-            row.reason = outcome.reason[:1000]
-            row.person_id = outcome.person_id
-            row.processed_at = now
-    except IntegrityError:
-        log.info("inbound=%s was processed concurrently; nothing to do", inbound_id)
-        return None
+        claimed = await _claim(sessions, inbound_ids, now)
+        pending = [inbound_id for inbound_id, _ in claimed]
+        async with sessions() as session:
+            for chunk in _chunks(claimed, max_bytes=CHUNK_BYTES, max_rows=CHUNK_ROWS):
+                messages, _loaded = await _read_chunk(session, deps, chunk, now)
+                for inbound_id, (outcome, mails) in (await _process_chunk(session, deps, messages)).items():
+                    outcomes[inbound_id] = outcome
+                    queued.extend(mails)
+                pending = [i for i in pending if i not in set(chunk)]
     except (OperationalError, InterfaceError) as exc:
-        await _release_claim(sessions, inbound_id)
-        raise StoreUnavailable(f"database unavailable while processing inbound={inbound_id}: {exc}") from exc
-    except Exception as exc:
-        log.exception("inbound=%s failed", inbound_id)
-        async with transaction(sessions) as session:
-            await session.exec(
-                update(Inbound)
-                .where(col(Inbound.id) == inbound_id)
-                .values(
-                    status=InboundStatus.FAILED, verdict="error", reason=type(exc).__name__, processed_at=now
-                )
-            )
-        return Outcome("error", type(exc).__name__)
+        await _release_claims(sessions, pending)
+        await queue.send_mail(queued)  # what was committed before the outage still goes out
+        raise StoreUnavailable(f"database unavailable while processing inbound={pending[:5]}: {exc}") from exc
     await queue.send_mail(queued)
-    log.info("inbound=%s verdict=%s reason=%s", inbound_id, outcome.verdict, outcome.reason)
-    return outcome
+    return outcomes
 
 
-async def _claim(sessions: SessionMaker, inbound_id: int, now: datetime) -> bool:
+def _chunks(claimed: Sequence[tuple[int, int]], *, max_bytes: int, max_rows: int) -> Iterator[list[int]]:
+    """Consecutive runs of (id, size) with at most `max_rows` rows and `max_bytes` bytes (a larger
+    message is a chunk of its own)."""
+    chunk: list[int] = []
+    size = 0
+    for inbound_id, row_size in claimed:
+        if chunk and (size + row_size > max_bytes or len(chunk) >= max_rows):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(inbound_id)
+        size += row_size
+    if chunk:
+        yield chunk
+
+
+async def _claim(sessions: SessionMaker, inbound_ids: Sequence[int], now: datetime) -> list[tuple[int, int]]:
+    """received → processing for those of `inbound_ids` still received; their (id, size), by id."""
+    if not inbound_ids:
+        return []
     async with transaction(sessions) as session:
         result = await session.exec(
             update(Inbound)
-            .where(col(Inbound.id) == inbound_id)
+            .where(col(Inbound.id).in_(sorted(set(inbound_ids))))
             .where(col(Inbound.status) == InboundStatus.RECEIVED)
             .values(status=InboundStatus.PROCESSING, processed_at=now)
+            .returning(col(Inbound.id), col(Inbound.size))
         )
-        return bool(result.rowcount)
+        return sorted((int(i), int(size)) for i, size in result.all())
 
 
-async def _release_claim(sessions: SessionMaker, inbound_id: int) -> None:
+async def _release_claims(sessions: SessionMaker, inbound_ids: Sequence[int]) -> None:
+    if not inbound_ids:
+        return
     try:
         async with transaction(sessions) as session:
             await session.exec(
                 update(Inbound)
-                .where(col(Inbound.id) == inbound_id)
+                .where(col(Inbound.id).in_(list(inbound_ids)))
                 .where(col(Inbound.status) == InboundStatus.PROCESSING)
                 .values(status=InboundStatus.RECEIVED, processed_at=None)
             )
     except (OperationalError, InterfaceError):
-        log.warning("inbound=%s stays claimed; the sweeper will hand it back", inbound_id)
+        log.warning("inbound=%s stay claimed; the sweeper will hand them back", list(inbound_ids)[:20])
 
 
-async def _decide(session: AsyncSession, deps: IngestDeps, row: Inbound, now: datetime) -> Outcome:
-    msg = parse_message(row.raw)
+async def _read_chunk(
+    session: AsyncSession, deps: IngestDeps, chunk: Sequence[int], now: datetime
+) -> tuple[dict[int, _Message], list[SQLModel]]:
+    """Load and parse a chunk of claimed rows, and read what their signed addresses name in a few
+    queries into the session, where `session.get` finds them without another round trip (the session
+    holds its objects weakly: the caller keeps the returned list for as long as the chunk lasts)."""
+    rows = (
+        await session.exec(
+            select(Inbound.id, Inbound.raw, Inbound.released).where(col(Inbound.id).in_(list(chunk)))
+        )
+    ).all()
+    messages = {int(i or 0): _read(deps, int(i or 0), raw, bool(released), now) for i, raw, released in rows}
+    del rows
+    loaded = await _prefetch(session, [t for m in messages.values() for t in m.tokens])
+    await session.commit()  # a read-only transaction: ends it, keeps the loaded objects
+    return messages, loaded
+
+
+def _read(deps: IngestDeps, inbound_id: int, raw: bytes, released: bool, now: datetime) -> _Message:
+    """Parse and understand one message (pure)."""
+    msg = parse_message(raw)
     identity = deps.composer.identity
     understood = understand(msg, identity.own_addresses(), today=now.date())
     tokens = find_tokens([*msg.delivered_to, *msg.to, *msg.cc], identity, deps.composer.keys)
-    m = _Message(row, msg, understood, tokens, now)
+    return _Message(inbound_id, released, msg, understood, tokens, now)
+
+
+async def _prefetch(session: AsyncSession, tokens: Sequence[Token]) -> list[SQLModel]:
+    loaded: list[SQLModel] = []
+    nudge_ids = {t.id for t in tokens if t.kind == TokenKind.NUDGE}
+    member_ids = {t.id for t in tokens if t.kind == TokenKind.MEMBER}
+    person_ids = {t.id for t in tokens if t.kind not in (TokenKind.NUDGE, TokenKind.MEMBER)}
+    round_ids: set[int] = set()
+    circle_ids: set[int] = set()
+    if nudge_ids:
+        for nudge in (await session.exec(select(Nudge).where(col(Nudge.id).in_(nudge_ids)))).all():
+            loaded.append(nudge)
+            person_ids.add(nudge.person_id)
+            round_ids.add(nudge.round_id)
+    if member_ids:
+        for member in (await session.exec(select(Member).where(col(Member.id).in_(member_ids)))).all():
+            loaded.append(member)
+            person_ids.add(member.person_id)
+            circle_ids.add(member.circle_id)
+    if person_ids:
+        loaded.extend((await session.exec(select(Person).where(col(Person.id).in_(person_ids)))).all())
+    if round_ids:
+        loaded.extend((await session.exec(select(Round).where(col(Round.id).in_(round_ids)))).all())
+    if circle_ids:
+        loaded.extend((await session.exec(select(Circle).where(col(Circle.id).in_(circle_ids)))).all())
+    return loaded
+
+
+async def _process_chunk(
+    session: AsyncSession, deps: IngestDeps, messages: Mapping[int, _Message]
+) -> dict[int, tuple[Outcome | None, list[tuple[int, datetime]]]]:
+    """Decide and act on a chunk of claimed messages in one transaction (one commit, not one each).
+
+    Should any of them fail, that transaction is rolled back whole and each message is processed
+    again in its own (`_process_one`): the failure is then confined to its message, as ever.
+    """
+    if len(messages) > 1:
+        try:
+            done: dict[int, tuple[Outcome | None, list[tuple[int, datetime]]]] = {}
+            async with session.begin():
+                decided: list[tuple[_Message, Outcome]] = []
+                for inbound_id, m in messages.items():
+                    outcome = await _decide(session, deps, m)
+                    done[inbound_id] = (outcome, await add_to_outbox(session, outcome.mails, m.now))
+                    decided.append((m, outcome))
+                await _mark_processed(session, decided)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            log.info("a batch of %s inbound messages failed; processing them one by one", len(messages))
+        else:
+            for m, outcome in decided:
+                log.info("inbound=%s verdict=%s reason=%s", m.inbound_id, outcome.verdict, outcome.reason)
+            return done
+    return {inbound_id: await _process_one(session, deps, m) for inbound_id, m in messages.items()}
+
+
+async def _mark_processed(session: AsyncSession, decided: Sequence[tuple[_Message, Outcome]]) -> None:
+    """Each message's verdict on its row (one executemany)."""
+    if not decided:
+        return
+    table = table_of(Inbound)
+    await (await session.connection()).execute(
+        update(table)
+        .where(table.c.id == bindparam("inbound_id"))
+        .values(
+            status=InboundStatus.PROCESSED,
+            verdict=bindparam("verdict"),
+            reason=bindparam("reason"),
+            person_id=bindparam("person"),
+            processed_at=bindparam("at"),
+        ),
+        [
+            {
+                "inbound_id": m.inbound_id,
+                "verdict": outcome.verdict,
+                "reason": outcome.reason[:1000],
+                "person": outcome.person_id,
+                "at": m.now,
+            }
+            for m, outcome in decided
+        ],
+    )
+
+
+async def _process_one(
+    session: AsyncSession, deps: IngestDeps, m: _Message
+) -> tuple[Outcome | None, list[tuple[int, datetime]]]:
+    """Decide and act on one claimed message in its own transaction; the mail to enqueue after it."""
+    inbound_id = m.inbound_id
+    try:
+        async with session.begin():
+            outcome = await _decide(session, deps, m)
+            queued = await add_to_outbox(session, outcome.mails, m.now)
+            await _mark_processed(session, [(m, outcome)])
+    except IntegrityError:
+        log.info("inbound=%s was processed concurrently; nothing to do", inbound_id)
+        return None, []
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        log.exception("inbound=%s failed", inbound_id)
+        async with session.begin():
+            await session.exec(
+                update(Inbound)
+                .where(col(Inbound.id) == inbound_id)
+                .values(
+                    status=InboundStatus.FAILED,
+                    verdict="error",
+                    reason=type(exc).__name__,
+                    processed_at=m.now,
+                )
+            )
+        return Outcome("error", type(exc).__name__), []
+    log.info("inbound=%s verdict=%s reason=%s", inbound_id, outcome.verdict, outcome.reason)
+    return outcome, queued
+
+
+async def _decide(session: AsyncSession, deps: IngestDeps, m: _Message) -> Outcome:
+    understood = m.understood
     kind = understood.kind
     if kind == MessageKind.BOUNCE:
         return await _bounce(session, m)
@@ -183,8 +352,8 @@ async def _decide(session: AsyncSession, deps: IngestDeps, row: Inbound, now: da
         return await _encrypted(session, deps, m)
     if not understood.is_human:
         return Outcome(str(kind), understood.reason)
-    dmarc = dmarc_result(msg.headers, deps.authserv_id)
-    if dmarc == "fail" and not row.released:
+    dmarc = dmarc_result(m.msg.headers, deps.authserv_id)
+    if dmarc == "fail" and not m.released:
         return Outcome("held", f"dmarc=fail at {deps.authserv_id}: held for review")
     return await _route(session, deps, m)
 
@@ -352,7 +521,7 @@ async def _nudge_by_thread(session: AsyncSession, msg: ParsedMessage) -> Nudge |
 
 
 def _owns(m: _Message, person: Person) -> bool:
-    return m.row.released or (m.msg.sender is not None and m.msg.sender.key == person.email.lower())
+    return m.released or (m.msg.sender is not None and m.msg.sender.key == person.email.lower())
 
 
 async def _notice(
@@ -415,7 +584,7 @@ async def _to_nudge(
     reply = Reply(
         nudge_id=nudge.id or 0,
         person_id=person.id or 0,
-        inbound_id=m.row.id or 0,
+        inbound_id=m.inbound_id,
         text=text,
         quote_ok=quote_ok,
         elided=u.elided_text[:MAX_ELIDED_CHARS],
@@ -538,7 +707,7 @@ async def _to_circle(
         session,
         member,
         person,
-        m.row.id or 0,
+        m.inbound_id,
         u.visible_text,
         u.elided_text[:MAX_ELIDED_CHARS],
         deps.composer,

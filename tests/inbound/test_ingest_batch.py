@@ -1,0 +1,144 @@
+"""Processing stored mail in batches (`process_inbound_many`): the same outcomes as one by one, one
+message's failure confined to it, memory bounded by chunks, and a second run a no-op."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from sqlmodel import select
+
+from nudger.inbound import ingest as ingest_module
+from nudger.inbound.accept import Position, store_raw
+from nudger.inbound.ingest import Outcome, process_inbound, process_inbound_many
+from nudger.store.db import transaction
+from nudger.store.models import Inbound, InboundStatus, Nudge, NudgeStatus, Sharing
+from tests.inbound.test_ingest import NOW, World, email, nudge_address, replies
+
+
+async def store(w: World, raws: Sequence[bytes]) -> list[int]:
+    ids: list[int] = []
+    async with transaction(w.sessions) as session:
+        for raw in raws:
+            inbound_id = await store_raw(session, raw, Position("smtp"), NOW)
+            assert inbound_id is not None
+            ids.append(inbound_id)
+    return ids
+
+
+async def rows(w: World) -> dict[int, Inbound]:
+    async with w.sessions() as session:
+        return {r.id or 0: r for r in (await session.exec(select(Inbound))).all()}
+
+
+def mixed(w: World) -> list[bytes]:
+    """An answer, a stranger using Ana's address, an unrouted note, an auto-reply and a help request."""
+    to = nudge_address(w)
+    return [
+        email("I learned to write the ask first.\n\nOn Tue, Ana wrote:\n> What did you learn?", to=to),
+        email("Not Ana here.", to=to, sender="Mallory <mallory@evil.test>"),
+        email("Hello?", to="nobody@reply.corp.test", sender="Ben Ode <ben@corp.test>"),
+        email("I am out of the office.", to=to, headers={"Auto-Submitted": "auto-replied"}),
+        email("help", to=to, subject="Re: help"),
+    ]
+
+
+async def test_a_batch_ends_as_one_by_one_would(world: World) -> None:
+    ids = await store(world, mixed(world))
+    outcomes = await process_inbound_many(world.sessions, world.deps, world.queue, ids, NOW)
+    verdicts = {i: o.verdict for i, o in outcomes.items() if o is not None}
+    assert list(verdicts.values()) == ["reply", "quarantine", "unrouted", "auto_reply", "command"]
+    stored = await rows(world)
+    assert {i: stored[i].verdict for i in ids} == verdicts
+    assert all(stored[i].status == InboundStatus.PROCESSED for i in ids)
+    assert [r.text for r in await replies(world)] == ["I learned to write the ask first."]
+    # the stranger's use is told to the owner, help is answered: two notices, enqueued once, at the end
+    assert len(world.queue.sends) == 2
+
+
+async def test_the_same_batch_one_at_a_time_gives_the_same_verdicts(world: World) -> None:
+    ids = await store(world, mixed(world))
+    one_by_one = [await process_inbound(world.sessions, world.deps, world.queue, i, NOW) for i in ids]
+    assert [o.verdict for o in one_by_one if o is not None] == [
+        "reply",
+        "quarantine",
+        "unrouted",
+        "auto_reply",
+        "command",
+    ]
+
+
+async def test_a_second_run_and_unknown_ids_change_nothing(world: World) -> None:
+    ids = await store(world, mixed(world)[:1])
+    first = await process_inbound_many(world.sessions, world.deps, world.queue, [*ids, *ids, 99_999], NOW)
+    assert [o.verdict if o else None for o in first.values()] == ["reply", None]
+    again = await process_inbound_many(world.sessions, world.deps, world.queue, ids, NOW)
+    assert again == {ids[0]: None}
+    assert len(await replies(world)) == 1
+
+
+async def test_an_answer_and_then_private_in_one_batch_keep_the_answer_private(world: World) -> None:
+    to = nudge_address(world)
+    ids = await store(world, [email("My answer.", to=to), email("private", to=to, subject="Re: private")])
+    outcomes = await process_inbound_many(world.sessions, world.deps, world.queue, ids, NOW)
+    assert [o.verdict for o in outcomes.values() if o] == ["reply", "command"]
+    [reply] = await replies(world)
+    assert (reply.text, reply.sharing) == ("My answer.", Sharing.PRIVATE)
+
+
+async def test_one_failing_message_is_marked_failed_and_the_others_are_processed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = await store(world, mixed(world))
+    poison = ids[2]
+    decide = ingest_module._decide
+
+    async def failing(session: object, deps: object, m: ingest_module._Message) -> Outcome:
+        if m.inbound_id == poison:
+            raise RuntimeError("a bug")
+        return await decide(session, deps, m)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest_module, "_decide", failing)
+    outcomes = await process_inbound_many(world.sessions, world.deps, world.queue, ids, NOW)
+    assert outcomes[poison] == Outcome("error", "RuntimeError")
+    stored = await rows(world)
+    assert (stored[poison].status, stored[poison].verdict) == (InboundStatus.FAILED, "error")
+    others = [i for i in ids if i != poison]
+    assert [stored[i].verdict for i in others] == ["reply", "quarantine", "auto_reply", "command"]
+    assert len(await replies(world)) == 1  # the rolled-back batch left no duplicate behind
+    async with world.sessions() as session:
+        nudge = await session.get(Nudge, world.nudge)
+    assert nudge is not None
+    assert nudge.status == NudgeStatus.REPLIED
+
+
+async def test_chunks_bound_the_raw_mail_loaded_at_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raws = mixed(world)
+    monkeypatch.setattr(ingest_module, "CHUNK_BYTES", max(len(r) for r in raws) + 1)  # one per chunk
+    seen: list[int] = []
+    read = ingest_module._read_chunk
+
+    async def counting(session: object, deps: object, chunk: Sequence[int], now: object) -> object:
+        seen.append(len(chunk))
+        return await read(session, deps, chunk, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest_module, "_read_chunk", counting)
+    ids = await store(world, raws)
+    outcomes = await process_inbound_many(world.sessions, world.deps, world.queue, ids, NOW)
+    assert seen == [1] * len(raws)
+    assert [o.verdict for o in outcomes.values() if o] == [
+        "reply",
+        "quarantine",
+        "unrouted",
+        "auto_reply",
+        "command",
+    ]
+
+
+def test_chunks_split_by_bytes_and_rows() -> None:
+    claimed = [(1, 10), (2, 10), (3, 10), (4, 100), (5, 1)]
+    assert list(ingest_module._chunks(claimed, max_bytes=25, max_rows=10)) == [[1, 2], [3], [4], [5]]
+    assert list(ingest_module._chunks(claimed, max_bytes=1000, max_rows=2)) == [[1, 2], [3, 4], [5]]
+    assert list(ingest_module._chunks([], max_bytes=1, max_rows=1)) == []
