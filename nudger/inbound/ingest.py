@@ -83,6 +83,17 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class _Parsed:
+    """A claimed message read from its row: parsed, with the tokens its recipients carry."""
+
+    inbound_id: int
+    released: bool
+    msg: ParsedMessage
+    tokens: list[Token]
+    now: datetime
+
+
+@dataclass(frozen=True)
 class _Message:
     """One inbound message being processed: its stored row's id, its parse and what it is."""
 
@@ -198,7 +209,7 @@ async def _release_claims(sessions: SessionMaker, inbound_ids: Sequence[int]) ->
 
 async def _read_chunk(
     session: AsyncSession, deps: IngestDeps, chunk: Sequence[int], now: datetime
-) -> tuple[dict[int, _Message], list[SQLModel]]:
+) -> tuple[dict[int, _Parsed], list[SQLModel]]:
     """Load and parse a chunk of claimed rows, and read what their signed addresses name in a few
     queries into the session, where `session.get` finds them without another round trip (the session
     holds its objects weakly: the caller keeps the returned list for as long as the chunk lasts)."""
@@ -209,18 +220,24 @@ async def _read_chunk(
     ).all()
     messages = {int(i or 0): _read(deps, int(i or 0), raw, bool(released), now) for i, raw, released in rows}
     del rows
-    loaded = await _prefetch(session, [t for m in messages.values() for t in m.tokens])
+    loaded = await _prefetch(session, [t for p in messages.values() for t in p.tokens])
     await session.commit()  # a read-only transaction: ends it, keeps the loaded objects
     return messages, loaded
 
 
-def _read(deps: IngestDeps, inbound_id: int, raw: bytes, released: bool, now: datetime) -> _Message:
-    """Parse and understand one message (pure)."""
+def _read(deps: IngestDeps, inbound_id: int, raw: bytes, released: bool, now: datetime) -> _Parsed:
+    """Parse one message and read the signed tokens in its recipients (pure)."""
     msg = parse_message(raw)
     identity = deps.composer.identity
-    understood = understand(msg, identity.own_addresses(), today=now.date())
     tokens = find_tokens([*msg.delivered_to, *msg.to, *msg.cc], identity, deps.composer.keys)
-    return _Message(inbound_id, released, msg, understood, tokens, now)
+    return _Parsed(inbound_id, released, msg, tokens, now)
+
+
+def _understood(deps: IngestDeps, p: _Parsed) -> _Message:
+    """Classify and trim a parsed message (pure), right before it is decided: reading it again with
+    its round's question then finds the trim just done in the trimmer's small cache."""
+    understood = understand(p.msg, deps.composer.identity.own_addresses(), today=p.now.date())
+    return _Message(p.inbound_id, p.released, p.msg, understood, p.tokens, p.now)
 
 
 async def _prefetch(session: AsyncSession, tokens: Sequence[Token]) -> list[SQLModel]:
@@ -250,7 +267,7 @@ async def _prefetch(session: AsyncSession, tokens: Sequence[Token]) -> list[SQLM
 
 
 async def _process_chunk(
-    session: AsyncSession, deps: IngestDeps, messages: Mapping[int, _Message]
+    session: AsyncSession, deps: IngestDeps, messages: Mapping[int, _Parsed]
 ) -> dict[int, tuple[Outcome | None, list[tuple[int, datetime]]]]:
     """Decide and act on a chunk of claimed messages in one transaction (one commit, not one each).
 
@@ -262,7 +279,8 @@ async def _process_chunk(
             done: dict[int, tuple[Outcome | None, list[tuple[int, datetime]]]] = {}
             async with session.begin():
                 decided: list[tuple[_Message, Outcome]] = []
-                for inbound_id, m in messages.items():
+                for inbound_id, parsed in messages.items():
+                    m = _understood(deps, parsed)
                     outcome = await _decide(session, deps, m)
                     done[inbound_id] = (outcome, await add_to_outbox(session, outcome.mails, m.now))
                     decided.append((m, outcome))
@@ -275,7 +293,10 @@ async def _process_chunk(
             for m, outcome in decided:
                 log.info("inbound=%s verdict=%s reason=%s", m.inbound_id, outcome.verdict, outcome.reason)
             return done
-    return {inbound_id: await _process_one(session, deps, m) for inbound_id, m in messages.items()}
+    return {
+        inbound_id: await _process_one(session, deps, _understood(deps, p))
+        for inbound_id, p in messages.items()
+    }
 
 
 async def _mark_processed(session: AsyncSession, decided: Sequence[tuple[_Message, Outcome]]) -> None:
@@ -568,7 +589,13 @@ async def _to_nudge(
     if not _owns(m, person):
         return await _not_owner(session, deps, m, person, "reply")
     # re-read with the round's question, so an answer that repeats it loses the repetition
-    u = understand(m.msg, deps.composer.identity.own_addresses(), today=m.today, question=rnd.question)
+    u = understand(
+        m.msg,
+        deps.composer.identity.own_addresses(),
+        today=m.today,
+        question=rnd.question,
+        verdict=m.understood.verdict,
+    )
     if u.kind == MessageKind.COMMAND and u.command is not None:
         return await _command(session, deps, m, person, nudge, u.command)
     if u.kind == MessageKind.EMPTY:
@@ -595,7 +622,8 @@ async def _to_nudge(
     if nudge.status != NudgeStatus.REPLIED:
         nudge.status = NudgeStatus.REPLIED
         nudge.replied_at = m.now
-    await wake(session, person.id or 0, rnd.programme)
+    with session.no_autoflush:  # the answer and the nudge are flushed with the others at commit
+        await wake(session, person.id or 0, rnd.programme)
     joined: list[Outgoing] = []
     late = ""
     if rnd.grouped_at is not None:

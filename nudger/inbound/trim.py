@@ -23,6 +23,7 @@ typed. Everything removed is returned in `Trimmed.elided`, in order, for operato
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -230,18 +231,26 @@ def trim_reply(text: str, *, question: str | None = None) -> Trimmed:
 
 
 def _trim(text: str, question: str | None) -> Trimmed:
-    reply = _Reply(text)
-    cut = _scan(reply)
-    elided: list[str] = []
-    if cut.forward:
-        kept = text
-    else:
-        _remove_quotes_and_footers(reply.lines, cut.index)
-        _remove_closing_signature(reply.lines, cut.index)
-        kept, elided = _assemble(reply, cut.index)
-    if question and not cut.forward:
+    kept, elided_parts, forward = _history_cut(text)
+    elided = list(elided_parts)
+    if question and not forward:
         span = _find_question(kept, normalise_newlines(question))
         if span is not None:
             elided.insert(0, kept[span[0] : span[1]])
             kept = kept[: span[0]] + kept[span[1] :]
     return Trimmed(visible=_tidy(kept), elided=_tidy("\n".join(elided)))
+
+
+@functools.lru_cache(maxsize=4)
+def _history_cut(text: str) -> tuple[str, tuple[str, ...], bool]:
+    """Passes 1-3: (kept text, elided parts, is a forward). Pure, so the last few are remembered:
+    processing one message trims its text several times (the classifier's look for a bare
+    "unsubscribe", then the reading with and without the round's question)."""
+    reply = _Reply(text)
+    cut = _scan(reply)
+    if cut.forward:
+        return text, (), True
+    _remove_quotes_and_footers(reply.lines, cut.index)
+    _remove_closing_signature(reply.lines, cut.index)
+    kept, elided = _assemble(reply, cut.index)
+    return kept, tuple(elided), False

@@ -76,10 +76,20 @@ class Understanding:
 
 
 def understand(
-    msg: ParsedMessage, own_addresses: Collection[str], *, today: date, question: str | None = None
+    msg: ParsedMessage,
+    own_addresses: Collection[str],
+    *,
+    today: date,
+    question: str | None = None,
+    verdict: Verdict | None = None,
 ) -> Understanding:
-    """Classify, trim and read commands. Never raises (the classifier and trimmer never do)."""
-    verdict = classify(msg, own_addresses, today=today)
+    """Classify, trim and read commands. Never raises (the classifier and trimmer never do).
+
+    `verdict` is this message's classification when the caller already has it (reading a message
+    again with its round's question changes the trim, never the class).
+    """
+    if verdict is None:
+        verdict = classify(msg, own_addresses, today=today)
     kind = _FROM_VERDICT.get(verdict.kind, MessageKind.MALFORMED)
     if verdict.kind == Kind.COMPLAINT and verdict.reason == UNSUBSCRIBE_REASON:
         return Understanding(MessageKind.COMMAND, verdict.reason, verdict, command=Command(CommandName.STOP))
