@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from nudger.store.models import Inbound, InboundStatus
-from nudger.store.queries import insert_ignore
+from nudger.store.queries import dialect_name, table_of
 
 HEADER_SNIFF_BYTES = 256 * 1024
 STALE_PROCESSING = timedelta(minutes=10)
@@ -75,32 +79,55 @@ def sniff(raw: bytes) -> Sniffed:
     return Sniffed(clean(message_id, 1000), digest, clean(from_header, 320), clean(subject, 1000))
 
 
+#: rows per INSERT statement (14 parameters each: well under every driver's limit)
+STORE_ROWS_PER_STATEMENT = 500
+
+
+def _inbound_row(raw: bytes, position: Position, now: datetime) -> dict[str, Any]:
+    facts = sniff(raw)
+    return {
+        "source": position.source,
+        "mailbox": position.mailbox,
+        "uidvalidity": position.uidvalidity,
+        "uid": position.uid,
+        "message_id": facts.message_id,
+        "sha256": facts.sha256,
+        "raw": raw,
+        "size": len(raw),
+        "from_addr": facts.from_addr,
+        "subject": facts.subject,
+        "received_at": now,
+        "status": InboundStatus.RECEIVED,
+        "verdict": "",
+        "reason": "",
+    }
+
+
 async def store_raw(session: AsyncSession, raw: bytes, position: Position, now: datetime) -> int | None:
     """Store a message; return its new row id, or None if it was already stored."""
-    facts = sniff(raw)
-    ids = await insert_ignore(
-        session,
-        Inbound,
-        [
-            {
-                "source": position.source,
-                "mailbox": position.mailbox,
-                "uidvalidity": position.uidvalidity,
-                "uid": position.uid,
-                "message_id": facts.message_id,
-                "sha256": facts.sha256,
-                "raw": raw,
-                "size": len(raw),
-                "from_addr": facts.from_addr,
-                "subject": facts.subject,
-                "received_at": now,
-                "status": InboundStatus.RECEIVED,
-                "verdict": "",
-                "reason": "",
-            }
-        ],
-    )
+    ids = await store_raw_many(session, [(raw, position)], now)
     return ids[0] if ids else None
+
+
+async def store_raw_many(
+    session: AsyncSession, messages: Sequence[tuple[bytes, Position]], now: datetime
+) -> list[int]:
+    """Store messages (one INSERT per STORE_ROWS_PER_STATEMENT), skipping those already stored (or
+    repeated in `messages`); the ids of the new rows, in the order of `messages`."""
+    table = table_of(Inbound)
+    insert = pg_insert if dialect_name(session) == "postgresql" else sqlite_insert
+    ids: list[int] = []
+    for start in range(0, len(messages), STORE_ROWS_PER_STATEMENT):
+        rows = [
+            _inbound_row(raw, pos, now) for raw, pos in messages[start : start + STORE_ROWS_PER_STATEMENT]
+        ]
+        stmt = insert(table).values(rows).on_conflict_do_nothing().returning(table.c.id, table.c.sha256)
+        new = {str(sha): int(i) for i, sha in (await (await session.connection()).execute(stmt)).all()}
+        for row in rows:
+            inbound_id = new.pop(row["sha256"], None)  # pop: a message repeated in the batch counts once
+            if inbound_id is not None:
+                ids.append(inbound_id)
+    return ids
 
 
 async def stale_inbound(session: AsyncSession, older_than: datetime, *, limit: int = 1000) -> list[int]:

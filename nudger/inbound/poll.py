@@ -23,7 +23,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from nudger.config import InboundConfig
-from nudger.inbound.accept import Position, store_raw
+from nudger.inbound.accept import Position, store_raw, store_raw_many
 from nudger.inbound.imap import FetchedMessage, ImapMailbox
 from nudger.queue import Queue
 from nudger.store.db import SessionMaker, transaction
@@ -108,13 +108,13 @@ async def poll_mailbox(
         if missing:
             log.info("%s: %s message(s) vanished between SEARCH and FETCH; skipped", mailbox, missing)
             vanished += missing
-        new_ids: list[int] = []
         async with transaction(sessions) as session:
-            for message in messages:
-                position = Position("imap", f"{account}/{mailbox}", state.uidvalidity, message.uid)
-                inbound_id = await store_raw(session, message.raw, position, now())
-                if inbound_id is not None:
-                    new_ids.append(inbound_id)
+            where = f"{account}/{mailbox}"
+            new_ids = await store_raw_many(
+                session,
+                [(m.raw, Position("imap", where, state.uidvalidity, m.uid)) for m in messages],
+                now(),
+            )
             for head in heads:
                 position = Position("imap", f"{account}/{mailbox}", state.uidvalidity, head.uid)
                 if await _store_too_large(session, head, sizes[head.uid], max_bytes, position, now()):

@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import select
 
 from nudger.inbound import ingest as ingest_module
-from nudger.inbound.accept import Position, store_raw
+from nudger.inbound.accept import Position, store_raw, store_raw_many
 from nudger.inbound.ingest import Outcome, process_inbound, process_inbound_many
 from nudger.store.db import transaction
 from nudger.store.models import Inbound, InboundStatus, Nudge, NudgeStatus, Sharing
@@ -142,3 +142,27 @@ def test_chunks_split_by_bytes_and_rows() -> None:
     assert list(ingest_module._chunks(claimed, max_bytes=25, max_rows=10)) == [[1, 2], [3], [4], [5]]
     assert list(ingest_module._chunks(claimed, max_bytes=1000, max_rows=2)) == [[1, 2], [3, 4], [5]]
     assert list(ingest_module._chunks([], max_bytes=1, max_rows=1)) == []
+
+
+async def test_storing_a_batch_skips_what_is_already_stored_or_repeated(world: World) -> None:
+
+    to = nudge_address(world)
+    first, second, third = (email(f"Answer {n}.", to=to, message_id=f"<a{n}@corp.test>") for n in (1, 2, 3))
+    [kept] = await store(world, [second])
+    where = Position("imap", "ld@imap/INBOX", 7, 1)
+    async with transaction(world.sessions) as session:
+        new = await store_raw_many(
+            session,
+            [(first, where), (second, Position("smtp")), (third, Position("smtp")), (first, where)],
+            NOW,
+        )
+    stored = await rows(world)
+    assert len(new) == 2
+    assert new == sorted(new)
+    assert [stored[i].message_id for i in new] == ["<a1@corp.test>", "<a3@corp.test>"]
+    assert (stored[new[0]].mailbox, stored[new[0]].uidvalidity, stored[new[0]].uid) == ("ld@imap/INBOX", 7, 1)
+    assert stored[new[0]].raw == first
+    assert kept not in new
+    async with transaction(world.sessions) as session:
+        assert await store_raw_many(session, [(third, Position("smtp"))], NOW) == []
+        assert await store_raw_many(session, [], NOW) == []
