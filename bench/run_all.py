@@ -177,7 +177,8 @@ def run_bench(
         result = BenchResult(bench.name, OK, command, seconds, proc.returncode)
         if timed_out:
             result.status, result.exit_code = TIMEOUT, None
-            result.error = _tail(f"killed after {timeout:.0f} s\n{errors}")
+            said = errors or stdout_file.read_text(errors="replace")
+            result.error = _tail(f"killed after {timeout:.0f} s; its last words:\n{said}")
             return result
         if proc.returncode != 0:
             result.status = CRASHED
@@ -422,7 +423,7 @@ def run_all(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="bench/run_all", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--size", type=int, help=f"people / replies per bench (default: full, {FULL_SIZE:,})")
     parser.add_argument("--only", help="comma-separated bench names to run (default: all)")
