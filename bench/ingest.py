@@ -418,6 +418,48 @@ def _stop_profiler(profiler: Any, path: str) -> None:
         Path(path).with_suffix(".html").write_text(profiler.output_html())
 
 
+BATCH_JOB = "process_inbound_batch"
+
+
+def wire_batched() -> None:
+    """What-if (`--wiring batched`): the wiring proposed for nudger/worker.py and nudger/queue.py,
+    applied in this process only. A poll's new rows go out as jobs of up to 200 ids, run by
+    `process_inbound_many`; a single id (the listener's) keeps its own `inbound:<id>` job."""
+    from collections import Counter
+
+    from arq import Retry, func
+    from arq.connections import ArqRedis
+
+    from nudger import queue as queue_module
+    from nudger import worker as worker_module
+    from nudger.errors import StoreUnavailable
+    from nudger.inbound.ingest import process_inbound_many
+
+    async def process_inbound_batch(ctx: dict[str, Any], inbound_ids: list[int]) -> dict[str, int]:
+        s = worker_module.services(ctx)
+        try:
+            outcomes = await process_inbound_many(s.sessions, s.ingest, s.queue, inbound_ids, s.clock.now())
+        except StoreUnavailable as exc:
+            raise Retry(defer=min(5 * 2 ** int(ctx.get("job_try", 1)), 300)) from exc
+        return dict(Counter(o.verdict if o else "already processed" for o in outcomes.values()))
+
+    async def process_inbound(self: Any, ids: Any) -> None:
+        redis: ArqRedis = self._redis
+        ordered = sorted(set(ids))
+        for start in range(0, len(ordered), 200):
+            chunk = ordered[start : start + 200]
+            if len(chunk) == 1:
+                await redis.enqueue_job(queue_module.PROCESS_JOB, chunk[0], _job_id=f"inbound:{chunk[0]}")
+            else:
+                job_id = f"inbound:{chunk[0]}-{chunk[-1]}:{len(chunk)}"
+                await redis.enqueue_job(BATCH_JOB, chunk, _job_id=job_id)
+
+    job = func(process_inbound_batch, name=BATCH_JOB, keep_result=0, max_tries=20, timeout=120)
+    if all(getattr(f, "name", "") != BATCH_JOB for f in worker_module.FUNCTIONS):
+        worker_module.FUNCTIONS.append(job)
+    queue_module.ArqQueue.process_inbound = process_inbound  # type: ignore[method-assign]
+
+
 # --------------------------------------------------------------------------------------- listener
 
 
@@ -440,9 +482,13 @@ def _sink_process(port: int) -> None:
     asyncio.run(main())
 
 
-def _listener_process(raw_settings: dict[str, Any], port: int, result: Any, profile: str) -> None:
+def _listener_process(
+    raw_settings: dict[str, Any], port: int, result: Any, profile: str, wiring: str
+) -> None:
     from nudger.serve import serve_listener
 
+    if wiring == "batched":
+        wire_batched()
     profiler = _profiler(profile)
     asyncio.run(serve_listener(load(raw_settings), make_secrets(), host="127.0.0.1", port=port))
     _stop_profiler(profiler, profile)
@@ -481,7 +527,10 @@ async def smtp_client(port: int, path: Path, connections: int) -> dict[str, floa
     return {"seconds": elapsed, "per_second": sent / elapsed, "messages": sent}
 
 
-def _drain_process(raw_settings: dict[str, Any], result: Any, profile: str) -> None:
+def _drain_process(raw_settings: dict[str, Any], result: Any, profile: str, wiring: str) -> None:
+    if wiring == "batched":
+        wire_batched()
+
     async def main() -> dict[str, Any]:
         settings = load(raw_settings)
         profiler = _profiler(profile)
@@ -492,7 +541,9 @@ def _drain_process(raw_settings: dict[str, Any], result: Any, profile: str) -> N
     result.put(asyncio.run(main()))
 
 
-def _imap_process(raw_settings: dict[str, Any], result: Any, profile: str) -> None:
+def _imap_process(raw_settings: dict[str, Any], result: Any, profile: str, wiring: str) -> None:
+    if wiring == "batched":
+        wire_batched()
     result.put(asyncio.run(_nudger_imap(raw_settings, profile)))
 
 
@@ -544,7 +595,9 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             ceiling = await asyncio.to_thread(imap_ceiling, server, LD_USER, batch)
             print(f"imap ceiling: {ceiling['per_second']:.0f}/s", file=sys.stderr)
             await flush_redis(redis_url)
-            ours = await asyncio.to_thread(in_child, _imap_process, raw, f"{prof}imap.txt" if prof else "")
+            ours = await asyncio.to_thread(
+                in_child, _imap_process, raw, f"{prof}imap.txt" if prof else "", args.wiring
+            )
             imap_per_s = n / (ours["poll_seconds"] + ours["process_seconds"])
             print(f"imap nudger: {imap_per_s:.0f}/s {ours}", file=sys.stderr)
 
@@ -565,7 +618,8 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             port = free_port()
             rss: Any = ctx.Queue()
             listener = ctx.Process(
-                target=_listener_process, args=(raw_smtp, port, rss, f"{prof}listener.txt" if prof else "")
+                target=_listener_process,
+                args=(raw_smtp, port, rss, f"{prof}listener.txt" if prof else "", args.wiring),
             )
             listener.start()
             try:
@@ -577,12 +631,13 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 listener.join(30)
             print(f"listener nudger: {accepted['per_second']:.0f}/s", file=sys.stderr)
             drained = await asyncio.to_thread(
-                in_child, _drain_process, raw_smtp, f"{prof}listener-worker.txt" if prof else ""
+                in_child, _drain_process, raw_smtp, f"{prof}listener-worker.txt" if prof else "", args.wiring
             )
     processed_per_s = n / (accepted["seconds"] + drained["seconds"])
     return {
         "bench": "ingest",
         "replies": n,
+        "wiring": args.wiring,
         "batch_size": batch,
         "connections": conns,
         "imap": {
@@ -621,6 +676,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=4, help="SMTP client connections")
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     parser.add_argument("--profile", default="", help="write pyinstrument profiles to PREFIX{imap,...}.txt")
+    parser.add_argument(
+        "--wiring",
+        choices=["as-is", "batched"],
+        default="as-is",
+        help="as-is: the worker and queue as they are; batched: what-if, the proposed batch job wired in",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="nudger-bench-ingest.") as tmp:
         result = asyncio.run(run(args, Path(tmp)))

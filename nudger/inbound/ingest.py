@@ -40,13 +40,13 @@ from nudger.mail.tokens import Token, TokenKind
 from nudger.programmes.commands import Command, CommandName, parse_join
 from nudger.programmes.consent import Change, join, leave
 from nudger.programmes.roster import set_status
-from nudger.programmes.silence import wake
 from nudger.queue import Queue
 from nudger.reports.quotes import split_quote_consent
 from nudger.store.db import SessionMaker, transaction
 from nudger.store.models import (
     Audit,
     Circle,
+    Enrolment,
     Inbound,
     InboundStatus,
     Member,
@@ -93,6 +93,13 @@ class _Parsed:
     now: datetime
 
 
+@dataclass
+class _Later:
+    """Writes that can wait for the end of the transaction, to be made for many messages at once."""
+
+    wakes: list[tuple[int, str]] = field(default_factory=list)  # (person id, programme) that answered
+
+
 @dataclass(frozen=True)
 class _Message:
     """One inbound message being processed: its stored row's id, its parse and what it is."""
@@ -103,6 +110,7 @@ class _Message:
     understood: Understanding
     tokens: list[Token]
     now: datetime
+    later: _Later
 
     @property
     def today(self) -> date:
@@ -233,11 +241,11 @@ def _read(deps: IngestDeps, inbound_id: int, raw: bytes, released: bool, now: da
     return _Parsed(inbound_id, released, msg, tokens, now)
 
 
-def _understood(deps: IngestDeps, p: _Parsed) -> _Message:
+def _understood(deps: IngestDeps, p: _Parsed, later: _Later) -> _Message:
     """Classify and trim a parsed message (pure), right before it is decided: reading it again with
     its round's question then finds the trim just done in the trimmer's small cache."""
     understood = understand(p.msg, deps.composer.identity.own_addresses(), today=p.now.date())
-    return _Message(p.inbound_id, p.released, p.msg, understood, p.tokens, p.now)
+    return _Message(p.inbound_id, p.released, p.msg, understood, p.tokens, p.now, later)
 
 
 async def _prefetch(session: AsyncSession, tokens: Sequence[Token]) -> list[SQLModel]:
@@ -279,11 +287,13 @@ async def _process_chunk(
             done: dict[int, tuple[Outcome | None, list[tuple[int, datetime]]]] = {}
             async with session.begin():
                 decided: list[tuple[_Message, Outcome]] = []
+                later = _Later()
                 for inbound_id, parsed in messages.items():
-                    m = _understood(deps, parsed)
+                    m = _understood(deps, parsed, later)
                     outcome = await _decide(session, deps, m)
                     done[inbound_id] = (outcome, await add_to_outbox(session, outcome.mails, m.now))
                     decided.append((m, outcome))
+                await _write_later(session, later)
                 await _mark_processed(session, decided)
         except (OperationalError, InterfaceError):
             raise
@@ -294,9 +304,23 @@ async def _process_chunk(
                 log.info("inbound=%s verdict=%s reason=%s", m.inbound_id, outcome.verdict, outcome.reason)
             return done
     return {
-        inbound_id: await _process_one(session, deps, _understood(deps, p))
+        inbound_id: await _process_one(session, deps, _understood(deps, p, _Later()))
         for inbound_id, p in messages.items()
     }
+
+
+async def _write_later(session: AsyncSession, later: _Later) -> None:
+    """The deferred writes, one statement each (executemany): `programmes.silence.wake` for everyone
+    who answered (their silence counts from zero; a dormant enrolment is asked again)."""
+    if later.wakes:
+        table = table_of(Enrolment)
+        await (await session.connection()).execute(
+            update(table)
+            .where(table.c.person_id == bindparam("who"), table.c.programme == bindparam("prog"))
+            .values(silent_rounds=0, dormant_since=None),
+            [{"who": person_id, "prog": programme} for person_id, programme in dict.fromkeys(later.wakes)],
+        )
+        later.wakes.clear()
 
 
 async def _mark_processed(session: AsyncSession, decided: Sequence[tuple[_Message, Outcome]]) -> None:
@@ -336,6 +360,7 @@ async def _process_one(
         async with session.begin():
             outcome = await _decide(session, deps, m)
             queued = await add_to_outbox(session, outcome.mails, m.now)
+            await _write_later(session, m.later)
             await _mark_processed(session, [(m, outcome)])
     except IntegrityError:
         log.info("inbound=%s was processed concurrently; nothing to do", inbound_id)
@@ -622,8 +647,7 @@ async def _to_nudge(
     if nudge.status != NudgeStatus.REPLIED:
         nudge.status = NudgeStatus.REPLIED
         nudge.replied_at = m.now
-    with session.no_autoflush:  # the answer and the nudge are flushed with the others at commit
-        await wake(session, person.id or 0, rnd.programme)
+    m.later.wakes.append((person.id or 0, rnd.programme))  # wake(), with the batch's others
     joined: list[Outgoing] = []
     late = ""
     if rnd.grouped_at is not None:

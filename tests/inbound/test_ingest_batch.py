@@ -12,7 +12,7 @@ from nudger.inbound import ingest as ingest_module
 from nudger.inbound.accept import Position, store_raw, store_raw_many
 from nudger.inbound.ingest import Outcome, process_inbound, process_inbound_many
 from nudger.store.db import transaction
-from nudger.store.models import Inbound, InboundStatus, Nudge, NudgeStatus, Sharing
+from nudger.store.models import Enrolment, Inbound, InboundStatus, Nudge, NudgeStatus, Sharing
 from tests.inbound.test_ingest import NOW, World, email, nudge_address, replies
 
 
@@ -166,3 +166,16 @@ async def test_storing_a_batch_skips_what_is_already_stored_or_repeated(world: W
     async with transaction(world.sessions) as session:
         assert await store_raw_many(session, [(third, Position("smtp"))], NOW) == []
         assert await store_raw_many(session, [], NOW) == []
+
+
+async def test_answers_in_a_batch_wake_a_dormant_person_once_committed(world: World) -> None:
+    async with transaction(world.sessions) as session:
+        enrolment = (await session.exec(select(Enrolment).where(Enrolment.person_id == world.ana))).one()
+        enrolment.dormant_since, enrolment.silent_rounds = NOW, 3
+    to = nudge_address(world)
+    ids = await store(world, [email("First thought.", to=to), email("And a second one.", to=to)])
+    outcomes = await process_inbound_many(world.sessions, world.deps, world.queue, ids, NOW)
+    assert [o.verdict for o in outcomes.values() if o] == ["reply", "reply"]
+    async with world.sessions() as session:
+        enrolment = (await session.exec(select(Enrolment).where(Enrolment.person_id == world.ana))).one()
+    assert (enrolment.dormant_since, enrolment.silent_rounds) == (None, 0)
