@@ -419,12 +419,16 @@ def _stop_profiler(profiler: Any, path: str) -> None:
 
 
 BATCH_JOB = "process_inbound_batch"
+RECEIVED_JOB = "process_received"
+COALESCE_SECONDS = 0.5
 
 
 def wire_batched() -> None:
     """What-if (`--wiring batched`): the wiring proposed for nudger/worker.py and nudger/queue.py,
     applied in this process only. A poll's new rows go out as jobs of up to 200 ids, run by
-    `process_inbound_many`; a single id (the listener's) keeps its own `inbound:<id>` job."""
+    `process_inbound_many`. A single id (the listener's) becomes a coalesced wake-up instead: one
+    `process_received` job per half second (job id `inbound:received:<bucket>`, deferred by the
+    bucket's width, enqueued once per bucket by each process) that processes every row still waiting."""
     from collections import Counter
 
     from arq import Retry, func
@@ -433,7 +437,7 @@ def wire_batched() -> None:
     from nudger import queue as queue_module
     from nudger import worker as worker_module
     from nudger.errors import StoreUnavailable
-    from nudger.inbound.ingest import process_inbound_many
+    from nudger.inbound.ingest import process_inbound_many, process_received
 
     async def process_inbound_batch(ctx: dict[str, Any], inbound_ids: list[int]) -> dict[str, int]:
         s = worker_module.services(ctx)
@@ -443,9 +447,29 @@ def wire_batched() -> None:
             raise Retry(defer=min(5 * 2 ** int(ctx.get("job_try", 1)), 300)) from exc
         return dict(Counter(o.verdict if o else "already processed" for o in outcomes.values()))
 
+    async def process_received_job(ctx: dict[str, Any]) -> dict[str, int]:
+        s = worker_module.services(ctx)
+        verdicts: Counter[str] = Counter()
+        for _ in range(20):  # up to 20 000 rows a job; the next wake-up or the sweeper takes the rest
+            try:
+                outcomes = await process_received(s.sessions, s.ingest, s.queue, s.clock.now(), limit=1000)
+            except StoreUnavailable as exc:
+                raise Retry(defer=min(5 * 2 ** int(ctx.get("job_try", 1)), 300)) from exc
+            verdicts.update(o.verdict if o else "already processed" for o in outcomes.values())
+            if len(outcomes) < 1000:
+                break
+        return dict(verdicts)
+
     async def process_inbound(self: Any, ids: Any) -> None:
         redis: ArqRedis = self._redis
         ordered = sorted(set(ids))
+        if len(ordered) == 1:
+            bucket = int(time.time() / COALESCE_SECONDS)
+            if getattr(self, "_bench_bucket", None) != bucket:
+                job_id = f"inbound:received:{bucket}"
+                await redis.enqueue_job(RECEIVED_JOB, _job_id=job_id, _defer_by=COALESCE_SECONDS)
+                self._bench_bucket = bucket
+            return
         for start in range(0, len(ordered), 200):
             chunk = ordered[start : start + 200]
             if len(chunk) == 1:
@@ -455,8 +479,9 @@ def wire_batched() -> None:
                 await redis.enqueue_job(BATCH_JOB, chunk, _job_id=job_id)
 
     job = func(process_inbound_batch, name=BATCH_JOB, keep_result=0, max_tries=20, timeout=120)
+    received = func(process_received_job, name=RECEIVED_JOB, keep_result=0, max_tries=20, timeout=600)
     if all(getattr(f, "name", "") != BATCH_JOB for f in worker_module.FUNCTIONS):
-        worker_module.FUNCTIONS.append(job)
+        worker_module.FUNCTIONS.extend([job, received])
     queue_module.ArqQueue.process_inbound = process_inbound  # type: ignore[method-assign]
 
 

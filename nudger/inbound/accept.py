@@ -116,13 +116,14 @@ async def store_raw_many(
     repeated in `messages`); the ids of the new rows, in the order of `messages`."""
     table = table_of(Inbound)
     insert = pg_insert if dialect_name(session) == "postgresql" else sqlite_insert
+    stmt = insert(table).on_conflict_do_nothing().returning(table.c.id, table.c.sha256)
     ids: list[int] = []
     for start in range(0, len(messages), STORE_ROWS_PER_STATEMENT):
         rows = [
             _inbound_row(raw, pos, now) for raw, pos in messages[start : start + STORE_ROWS_PER_STATEMENT]
         ]
-        stmt = insert(table).values(rows).on_conflict_do_nothing().returning(table.c.id, table.c.sha256)
-        new = {str(sha): int(i) for i, sha in (await (await session.connection()).execute(stmt)).all()}
+        result = await (await session.connection()).execute(stmt, rows)  # batched VALUES, cached SQL
+        new = {str(sha): int(i) for i, sha in result.all()}
         for row in rows:
             inbound_id = new.pop(row["sha256"], None)  # pop: a message repeated in the batch counts once
             if inbound_id is not None:

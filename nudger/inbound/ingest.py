@@ -170,6 +170,28 @@ async def process_inbound_many(
     return outcomes
 
 
+async def process_received(
+    sessions: SessionMaker, deps: IngestDeps, queue: Queue, now: datetime, *, limit: int = 1000
+) -> dict[int, Outcome | None]:
+    """Process the oldest stored messages still waiting (status received), up to `limit`, as one batch.
+
+    For a job that carries no ids, enqueued as a coalesced wake-up ("there is new mail") by a path
+    that stores one message at a time (the SMTP listener): however many messages arrived, one job
+    takes them all. Rows are claimed as in `process_inbound_many`, so any number of such jobs, and
+    the per-row jobs, can run at once.
+    """
+    async with sessions() as session:
+        ids = (
+            await session.exec(
+                select(Inbound.id)
+                .where(col(Inbound.status) == InboundStatus.RECEIVED)
+                .order_by(col(Inbound.id))
+                .limit(limit)
+            )
+        ).all()
+    return await process_inbound_many(sessions, deps, queue, [int(i) for i in ids if i is not None], now)
+
+
 def _chunks(claimed: Sequence[tuple[int, int]], *, max_bytes: int, max_rows: int) -> Iterator[list[int]]:
     """Consecutive runs of (id, size) with at most `max_rows` rows and `max_bytes` bytes (a larger
     message is a chunk of its own)."""

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from nudger.inbound import ingest as ingest_module
 from nudger.inbound.accept import Position, store_raw, store_raw_many
-from nudger.inbound.ingest import Outcome, process_inbound, process_inbound_many
+from nudger.inbound.ingest import Outcome, process_inbound, process_inbound_many, process_received
 from nudger.store.db import transaction
 from nudger.store.models import Enrolment, Inbound, InboundStatus, Nudge, NudgeStatus, Sharing
 from tests.inbound.test_ingest import NOW, World, email, nudge_address, replies
@@ -179,3 +179,15 @@ async def test_answers_in_a_batch_wake_a_dormant_person_once_committed(world: Wo
     async with world.sessions() as session:
         enrolment = (await session.exec(select(Enrolment).where(Enrolment.person_id == world.ana))).one()
     assert (enrolment.dormant_since, enrolment.silent_rounds) == (None, 0)
+
+
+async def test_processing_what_is_waiting_takes_the_oldest_received_rows(world: World) -> None:
+    ids = await store(world, mixed(world))
+    await process_inbound(world.sessions, world.deps, world.queue, ids[1], NOW)  # one already done
+    first = await process_received(world.sessions, world.deps, world.queue, NOW, limit=2)
+    assert list(first) == [ids[0], ids[2]]
+    rest = await process_received(world.sessions, world.deps, world.queue, NOW)
+    assert list(rest) == ids[3:]
+    assert await process_received(world.sessions, world.deps, world.queue, NOW) == {}
+    stored = await rows(world)
+    assert all(stored[i].status == InboundStatus.PROCESSED for i in ids)
