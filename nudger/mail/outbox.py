@@ -8,12 +8,15 @@ grace period: a duplicate is possible then (same Message-ID), a loss is not.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from sqlalchemy import select as sa_select
 from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -32,7 +35,7 @@ from nudger.store.models import (
     Person,
     PersonStatus,
 )
-from nudger.store.queries import insert_ignore
+from nudger.store.queries import core, insert_ignore_returning
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +54,21 @@ def backoff(attempts: int) -> timedelta:
 
 
 async def add_to_outbox(
-    session: AsyncSession, mails: Sequence[Outgoing], now: datetime, send_at: datetime | None = None
+    session: AsyncSession,
+    mails: Sequence[Outgoing],
+    now: datetime,
+    send_at: datetime | Sequence[datetime] | None = None,
 ) -> list[tuple[int, datetime]]:
-    """Insert rows for these mails (skipping keys already there); return (id, when) of the new ones."""
-    when = send_at or now
+    """Insert rows for these mails (skipping keys already there); return (id, when) of the new ones.
+
+    `send_at` is one time for all, or one per mail (a round's nudges each go at the person's own
+    local time); by default now.
+    """
+    if isinstance(send_at, Sequence):
+        times = list(send_at)
+        assert len(times) == len(mails), "one send time per mail"
+    else:
+        times = [send_at or now] * len(mails)
     rows = [
         {
             "key": m.key,
@@ -72,10 +86,10 @@ async def add_to_outbox(
             "last_error": "",
             "created_at": now,
         }
-        for m in mails
+        for m, when in zip(mails, times, strict=True)
     ]
-    ids = await insert_ignore(session, Outbox, rows)
-    return [(i, when) for i in ids]
+    inserted = await insert_ignore_returning(session, Outbox, rows, "id", "next_attempt_at")
+    return sorted((int(i), when) for i, when in inserted)
 
 
 class Outcome(StrEnum):
@@ -95,89 +109,241 @@ class Delivery:
     detail: str = ""
 
 
-async def _claim(session: AsyncSession, outbox_id: int, now: datetime) -> bool:
-    result = await session.exec(
-        update(Outbox)
-        .where(col(Outbox.id) == outbox_id)
-        .where(col(Outbox.status) == OutboxStatus.PENDING)
-        .where(col(Outbox.next_attempt_at) <= now)
-        .values(status=OutboxStatus.SENDING, attempts=col(Outbox.attempts) + 1, claimed_at=now)
-    )
-    return bool(result.rowcount)
-
-
-async def _answered(session: AsyncSession, row: Outbox) -> bool:
-    if row.kind != OutboxKind.REMINDER or row.nudge_id is None:
-        return False
-    nudge = await session.get(Nudge, row.nudge_id)
-    return nudge is not None and nudge.status in (NudgeStatus.REPLIED, NudgeStatus.SKIPPED)
-
-
-def _blocked_reason(person: Person | None, kind: str, now: datetime) -> str:
-    if person is None:
+def _blocked_reason(status: str | None, paused_until: datetime | None, kind: str, now: datetime) -> str:
+    """Why a row must not go out now (its person left, bounced, paused, or already joined)."""
+    if status is None:
         return ""
-    if person.status in (PersonStatus.SUPPRESSED, PersonStatus.LEFT):
-        return f"person {person.status}"
-    if kind == OutboxKind.INVITE and person.status != PersonStatus.INVITED:
+    if status in (PersonStatus.SUPPRESSED, PersonStatus.LEFT):
+        return f"person {status}"
+    if kind == OutboxKind.INVITE and status != PersonStatus.INVITED:
         return "already joined"
     # a pause with an end date is over once that date has passed
-    paused = person.paused_until > now if person.paused_until else person.status == PersonStatus.PAUSED
+    paused = paused_until > now if paused_until else status == PersonStatus.PAUSED
     if kind in (OutboxKind.NUDGE, OutboxKind.REMINDER) and paused:
         return "person paused"
     return ""
 
 
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    kind: str
+    nudge_id: int | None
+    envelope_from: str
+    to_addr: str
+    raw: bytes
+    attempts: int
+
+
+#: a batch stops starting new sends after this long and hands the rest back (a slow relay must not
+#: let a job run into its timeout with rows claimed)
+BATCH_BUDGET = timedelta(seconds=60)
+#: how often a batch writes back what it has sent: the most a worker killed mid-batch re-sends
+RECORD_EVERY = timedelta(milliseconds=25)
+
+
 async def deliver(sessions: SessionMaker, transport: Transport, outbox_id: int, now: datetime) -> Delivery:
     """Send one outbox row if it is due and unsent. Safe to call any number of times."""
+    return (await deliver_many(sessions, transport, [outbox_id], now))[outbox_id]
+
+
+async def deliver_many(
+    sessions: SessionMaker,
+    transport: Transport,
+    outbox_ids: Sequence[int],
+    now: datetime,
+    *,
+    concurrency: int = 1,
+    budget: timedelta = BATCH_BUDGET,
+) -> dict[int, Delivery]:
+    """Send the due, unsent rows among `outbox_ids`, `concurrency` at a time; one outcome per id.
+
+    A few short transactions whatever the batch size: claim (compare-and-set) and skip the blocked;
+    then, while the sends go on, what was sent is written back every RECORD_EVERY (so a worker
+    killed mid-batch re-sends at most that much; claimed rows it never tried are not duplicates);
+    then failures. Safe to call any number of times, from any number of workers. Rows the budget
+    did not reach go back to `pending` (NOT_DUE, retry now).
+    """
+    out: dict[int, Delivery] = {}
     async with transaction(sessions) as session:
-        if not await _claim(session, outbox_id, now):
-            row = await session.get(Outbox, outbox_id)
-            if row is not None and row.status == OutboxStatus.PENDING:
-                return Delivery(Outcome.NOT_DUE, retry_in=max(row.next_attempt_at - now, timedelta(0)))
-            return Delivery(Outcome.NOTHING_TO_DO, detail=row.status if row else "missing")
-        row = await session.get(Outbox, outbox_id)
-        assert row is not None
-        person = await session.get(Person, row.person_id) if row.person_id else None
-        blocked = _blocked_reason(person, row.kind, now)
-        if not blocked and row.expires_at is not None and row.expires_at <= now:
-            blocked = "expired before it could be sent"
-        if not blocked and await _answered(session, row):
-            blocked = "answered before the reminder went out"
-        if blocked:
-            row.status = OutboxStatus.SKIPPED
-            row.last_error = blocked
-            await _mark_nudge(session, row, NudgeStatus.SKIPPED, now)
-            return Delivery(Outcome.SKIPPED, detail=blocked)
-        envelope_from, to_addr, raw, attempts = row.envelope_from, row.to_addr, row.raw, row.attempts
+        rows = await _claim_many(session, outbox_ids, now, out)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget.total_seconds()
+    todo = iter(rows)
+    sent: list[_Claimed] = []
+    failed: list[tuple[_Claimed, Exception]] = []
+    unreached: list[_Claimed] = []
+    senders_done = asyncio.Event()
 
-    try:
-        response = await transport.send(envelope_from, to_addr, raw)
-    except TransientSendError as exc:
-        return await _record_transient(sessions, outbox_id, attempts, str(exc), now)
-    except PermanentSendError as exc:
-        return await _record_permanent(sessions, outbox_id, exc, now)
+    async def sender() -> None:
+        for row in todo:
+            if loop.time() > deadline:
+                unreached.append(row)
+                continue
+            try:
+                response = await transport.send(row.envelope_from, row.to_addr, row.raw)
+            except (TransientSendError, PermanentSendError) as exc:
+                failed.append((row, exc))
+                continue
+            out[row.id] = Delivery(Outcome.SENT, detail=response[:200])
+            sent.append(row)
 
-    async with transaction(sessions) as session:
-        row = await session.get(Outbox, outbox_id)
-        assert row is not None
-        row.status = OutboxStatus.SENT
-        row.sent_at = now
-        row.last_error = ""
-        await _mark_nudge(session, row, NudgeStatus.SENT, now)
-    log.info("sent outbox=%s kind=%s", outbox_id, row.kind)
-    return Delivery(Outcome.SENT, detail=response[:200])
+    async def recorder() -> None:
+        while True:
+            finished = senders_done.is_set()
+            if sent:
+                batch = sent[:]
+                del sent[: len(batch)]
+                async with transaction(sessions) as session:
+                    await _record_sent(session, batch, now)
+                for row in batch:
+                    log.info("sent outbox=%s kind=%s", row.id, row.kind)
+            if finished:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(senders_done.wait(), RECORD_EVERY.total_seconds())
+
+    async def send_all() -> None:
+        try:
+            await asyncio.gather(*(sender() for _ in range(max(1, min(concurrency, len(rows))))))
+        finally:
+            senders_done.set()
+
+    await asyncio.gather(send_all(), recorder())
+    if unreached:
+        async with transaction(sessions) as session:
+            await _hand_back(session, unreached)
+    for row in unreached:
+        out[row.id] = Delivery(Outcome.NOT_DUE, retry_in=timedelta(0), detail="batch out of time")
+    for row, exc in failed:
+        if isinstance(exc, TransientSendError):
+            out[row.id] = await _record_transient(sessions, row.id, row.attempts, str(exc), now)
+        else:
+            assert isinstance(exc, PermanentSendError)
+            out[row.id] = await _record_permanent(sessions, row.id, exc, now)
+    return out
 
 
-async def _mark_nudge(session: AsyncSession, row: Outbox, status: NudgeStatus, now: datetime) -> None:
-    """The nudge itself (not its reminder) moves from planned to sent / skipped / expired."""
-    if row.kind != OutboxKind.NUDGE or row.nudge_id is None:
+async def _claim_many(
+    session: AsyncSession, ids: Sequence[int], now: datetime, out: dict[int, Delivery]
+) -> list[_Claimed]:
+    """Claim the due pending rows, skip those that must not go, say why for the rest (into `out`)."""
+    claimed = set(
+        (
+            await session.exec(
+                update(Outbox)
+                .where(col(Outbox.id).in_(ids))
+                .where(col(Outbox.status) == OutboxStatus.PENDING)
+                .where(col(Outbox.next_attempt_at) <= now)
+                .values(status=OutboxStatus.SENDING, attempts=col(Outbox.attempts) + 1, claimed_at=now)
+                .returning(col(Outbox.id))
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if len(claimed) < len(set(ids)):
+        others = await session.exec(
+            select(Outbox.id, Outbox.status, Outbox.next_attempt_at).where(
+                col(Outbox.id).in_([i for i in ids if i not in claimed])
+            )
+        )
+        for other_id, status, when in others.all():
+            assert other_id is not None
+            if status == OutboxStatus.PENDING:
+                out[other_id] = Delivery(Outcome.NOT_DUE, retry_in=max(when - now, timedelta(0)))
+            else:
+                out[other_id] = Delivery(Outcome.NOTHING_TO_DO, detail=status)
+        for missing in set(ids) - claimed - set(out):
+            out[missing] = Delivery(Outcome.NOTHING_TO_DO, detail="missing")
+    if not claimed:
+        return []
+    found = await core(
+        session,
+        sa_select(
+            col(Outbox.id),
+            col(Outbox.kind),
+            col(Outbox.nudge_id),
+            col(Outbox.envelope_from),
+            col(Outbox.to_addr),
+            col(Outbox.raw),
+            col(Outbox.attempts),
+            col(Outbox.expires_at),
+            col(Person.status),
+            col(Person.paused_until),
+            col(Nudge.status),
+        )
+        .select_from(Outbox)
+        .outerjoin(Person, col(Person.id) == col(Outbox.person_id))
+        .outerjoin(Nudge, col(Nudge.id) == col(Outbox.nudge_id))
+        .where(col(Outbox.id).in_(claimed))
+        .order_by(col(Outbox.id)),
+    )
+    rows: list[_Claimed] = []
+    blocked: dict[str, list[_Claimed]] = {}
+    for record in found.all():
+        i, kind, nudge_id, env_from, to, raw, attempts, expires, status, paused, nudge_status = tuple(record)
+        assert i is not None
+        row = _Claimed(i, kind, nudge_id, env_from, to, raw, attempts)
+        reason = _blocked_reason(status, paused, kind, now)
+        if not reason and expires is not None and expires <= now:
+            reason = "expired before it could be sent"
+        if not reason and kind == OutboxKind.REMINDER and nudge_status in _ANSWERED:
+            reason = "answered before the reminder went out"
+        if reason:
+            blocked.setdefault(reason, []).append(row)
+            out[i] = Delivery(Outcome.SKIPPED, detail=reason)
+        else:
+            rows.append(row)
+    for reason, skipped in blocked.items():
+        await session.exec(
+            update(Outbox)
+            .where(col(Outbox.id).in_([r.id for r in skipped]))
+            .values(status=OutboxStatus.SKIPPED, last_error=reason)
+        )
+        await _mark_nudges(session, [(r.kind, r.nudge_id) for r in skipped], NudgeStatus.SKIPPED, now)
+    return rows
+
+
+_ANSWERED = (NudgeStatus.REPLIED, NudgeStatus.SKIPPED)
+
+
+async def _record_sent(session: AsyncSession, rows: Sequence[_Claimed], now: datetime) -> None:
+    if not rows:
+        return
+    await session.exec(
+        update(Outbox)
+        .where(col(Outbox.id).in_([r.id for r in rows]))
+        .values(status=OutboxStatus.SENT, sent_at=now, last_error="")
+    )
+    await _mark_nudges(session, [(r.kind, r.nudge_id) for r in rows], NudgeStatus.SENT, now)
+
+
+async def _hand_back(session: AsyncSession, rows: Sequence[_Claimed]) -> None:
+    """Claimed rows this batch never tried: pending again, their attempt not counted."""
+    if rows:
+        await session.exec(
+            update(Outbox)
+            .where(col(Outbox.id).in_([r.id for r in rows]))
+            .where(col(Outbox.status) == OutboxStatus.SENDING)
+            .values(status=OutboxStatus.PENDING, attempts=col(Outbox.attempts) - 1)
+        )
+
+
+async def _mark_nudges(
+    session: AsyncSession, rows: Iterable[tuple[str, int | None]], status: NudgeStatus, now: datetime
+) -> None:
+    """For (kind, nudge id) of outbox rows: the nudges themselves (not their reminders) move from
+    planned to sent / skipped / expired."""
+    ids = [nudge_id for kind, nudge_id in rows if kind == OutboxKind.NUDGE and nudge_id is not None]
+    if not ids:
         return
     values: dict[str, object] = {"status": status}
     if status == NudgeStatus.SENT:
         values["sent_at"] = now
     await session.exec(
         update(Nudge)
-        .where(col(Nudge.id) == row.nudge_id)
+        .where(col(Nudge.id).in_(ids))
         .where(col(Nudge.status) == NudgeStatus.PLANNED)
         .values(**values)
     )
@@ -194,7 +360,7 @@ async def _record_transient(
         out_of_time = row.expires_at is not None and now + delay >= row.expires_at
         if attempts >= MAX_ATTEMPTS or out_of_time:
             row.status = OutboxStatus.FAILED
-            await _mark_nudge(session, row, NudgeStatus.EXPIRED, now)
+            await _mark_nudges(session, [(row.kind, row.nudge_id)], NudgeStatus.EXPIRED, now)
             log.warning("giving up outbox=%s after %s attempts: %s", outbox_id, attempts, error)
             return Delivery(Outcome.FAILED, detail=error)
         row.status = OutboxStatus.PENDING

@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from nudger.config import Programme, Question
 from nudger.mail.compose import CONSENT_TEXT_VERSION, Composer, Recipient, compose_nudge, compose_reminder
+from nudger.mail.message import Outgoing
 from nudger.mail.outbox import add_to_outbox
 from nudger.programmes.follow_up import personal_question
 from nudger.programmes.schedule import (
@@ -40,7 +41,7 @@ from nudger.programmes.schedule import (
 from nudger.queue import Queue
 from nudger.store.db import SessionMaker, transaction
 from nudger.store.models import Enrolment, Nudge, NudgeStatus, Outbox, Person, PersonStatus, Reply, Round
-from nudger.store.queries import insert_ignore
+from nudger.store.queries import insert_ignore, insert_ignore_returning
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -273,46 +274,63 @@ async def _write_nudges(
     composer: Composer,
     now: datetime,
 ) -> list[tuple[int, datetime]]:
-    queued: list[tuple[int, datetime]] = []
+    """One nudge and one outbox row per send (people who already have one are skipped), in bulk."""
     question = prog.question(rnd.question)
     earlier = await _earlier_answers(session, prog, rnd, question, [s.person_id for s in sends])
-    for send in sends:
-        person = people[send.person_id]
-        key = f"nudge:{rnd.id}:{send.person_id}"
-        row = {
-            "round_id": rnd.id,
-            "person_id": send.person_id,
-            "due_at": send.due_at,
-            "status": NudgeStatus.PLANNED,
-            "message_id": composer.message_id(key),
-        }
-        ids = await insert_ignore(session, Nudge, [row])
-        if not ids:
-            continue
+    subject = prog.general_wording(rnd.question)
+    by_person = {send.person_id: send for send in sends}
+    inserted = await insert_ignore_returning(
+        session,
+        Nudge,
+        [
+            {
+                "round_id": rnd.id,
+                "person_id": send.person_id,
+                "due_at": send.due_at,
+                "status": NudgeStatus.PLANNED,
+                "message_id": composer.message_id(_nudge_key(rnd, send.person_id)),
+            }
+            for send in sends
+        ],
+        "id",
+        "person_id",
+    )
+    mails: list[Outgoing] = []
+    times: list[datetime] = []
+    unsendable: list[int] = []
+    for nudge_id, person_id in sorted(inserted):
+        send, person = by_person[person_id], people[person_id]
         try:
-            mail = compose_nudge(
-                composer,
-                nudge_id=ids[0],
-                outbox_key=key,
-                recipient=Recipient(send.person_id, person.email, person.name),
-                programme_name=prog.name,
-                programme_key=prog.key,
-                question=personal_question(question, earlier.get(send.person_id))
-                if question
-                else rnd.question,
-                subject_question=prog.general_wording(rnd.question),
-                due_at=send.due_at,
-                closes_at=rnd.closes_at,
-                timezone=person.timezone,
+            mails.append(
+                compose_nudge(
+                    composer,
+                    nudge_id=nudge_id,
+                    outbox_key=_nudge_key(rnd, person_id),
+                    recipient=Recipient(person_id, person.email, person.name),
+                    programme_name=prog.name,
+                    programme_key=prog.key,
+                    question=personal_question(question, earlier.get(person_id))
+                    if question
+                    else rnd.question,
+                    subject_question=subject,
+                    due_at=send.due_at,
+                    closes_at=rnd.closes_at,
+                    timezone=person.timezone,
+                )
             )
+            times.append(send.due_at)
         except (ValueError, UnicodeError) as exc:  # one unsendable person must not stop the round
-            log.error("cannot compose the nudge for person=%s: %s", send.person_id, exc)
-            await session.exec(
-                update(Nudge).where(col(Nudge.id) == ids[0]).values(status=NudgeStatus.SKIPPED)
-            )
-            continue
-        queued += await add_to_outbox(session, [mail], now, send_at=send.due_at)
-    return queued
+            log.error("cannot compose the nudge for person=%s: %s", person_id, exc)
+            unsendable.append(nudge_id)
+    if unsendable:
+        await session.exec(
+            update(Nudge).where(col(Nudge.id).in_(unsendable)).values(status=NudgeStatus.SKIPPED)
+        )
+    return await add_to_outbox(session, mails, now, send_at=times)
+
+
+def _nudge_key(rnd: Round, person_id: int) -> str:
+    return f"nudge:{rnd.id}:{person_id}"
 
 
 async def _earlier_answers(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Result, Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.base import Executable
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -44,6 +45,20 @@ async def insert_ignore(
     return ids
 
 
+async def insert_ignore_returning(
+    session: AsyncSession, model: type[SQLModel], rows: Sequence[dict[str, Any]], *columns: str
+) -> list[tuple[Any, ...]]:
+    """Bulk insert (one statement per thousand rows), skipping unique-constraint conflicts; returns
+    `columns` of the rows actually inserted. Match them to the input by a column you asked for,
+    never by position."""
+    if not rows:
+        return []
+    table = _table(model)
+    stmt = _insert(session, table).on_conflict_do_nothing().returning(*(table.c[name] for name in columns))
+    result = await session.exec(stmt, params=list(rows))
+    return [tuple(row) for row in result.all()]
+
+
 def _insert(session: AsyncSession, table: Table) -> Any:
     if dialect_name(session) == "postgresql":
         return pg_insert(table)
@@ -70,3 +85,9 @@ def table_of(model: type[SQLModel]) -> Table:
 
 def dialect_name(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+async def core(session: AsyncSession, stmt: Executable) -> Result[Any]:
+    """Run a Core statement on the session's connection: plain rows, no ORM objects (SQLModel's
+    `exec` is for ORM selects, and its `select` types at most four columns)."""
+    return await (await session.connection()).execute(stmt)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from arq.jobs import Job
 from sqlmodel import select
 
 from nudger.app import open_services
@@ -49,10 +50,12 @@ async def test_three_workers_send_one_round_without_a_double_send(
 ) -> None:
     settings = fault_settings(round_db, redis_proc.url, sink.port)
     assert await enqueue_pending(round_db, redis_proc.url) == ROUND_SIZE
-    async with arq_redis(redis_proc.url) as redis:  # a second job for every row, under another id
-        for job in await redis.zrange("arq:queue", 0, -1):
-            outbox_id = int(job.decode().split(":")[1])
-            await redis.enqueue_job("send_mail", outbox_id, _job_id=f"again:{outbox_id}")
+    async with arq_redis(redis_proc.url) as redis:  # and a one-row job for every row, under another id
+        for job_id in await redis.zrange("arq:queue", 0, -1):
+            info = await Job(job_id.decode(), redis).info()
+            assert info is not None
+            for outbox_id in info.args[0]:
+                await redis.enqueue_job("send_mail", outbox_id, _job_id=f"again:{outbox_id}")
         jobs = await redis.zcard("arq:queue")
     config = write_config(tmp_path, "worker", settings, at=START)
     workers = [children.worker(config, name=f"worker{n}") for n in range(WORKERS)]
@@ -73,7 +76,8 @@ async def test_three_workers_send_one_round_without_a_double_send(
     shares = [w.log.read_text(errors="replace").count("sent outbox=") for w in workers]
     report(
         "58 three workers, one round",
-        f"{WORKERS} worker processes on PostgreSQL; {jobs} jobs for {ROUND_SIZE} rows (each row twice)",
+        f"{WORKERS} worker processes on PostgreSQL; {jobs} jobs for {ROUND_SIZE} rows (each row in a batch"
+        " job and in a one-row job)",
         sent=final[OutboxStatus.SENT],
         received=received,
         duplicated=received - len(by_id),
@@ -84,7 +88,7 @@ async def test_three_workers_send_one_round_without_a_double_send(
     assert received == len(by_id) == ROUND_SIZE
     assert lost == 0
     assert sum(shares) == ROUND_SIZE
-    assert all(share > 0 for share in shares)  # the work was shared: the claims really competed
+    assert sum(share > 0 for share in shares) >= 2  # the work was shared: the claims really competed
 
 
 async def test_one_poller_per_mailbox_at_a_time(

@@ -20,8 +20,14 @@ body_text = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc"), whitelist_characters="\n\t \r="),
     max_size=600,
 )
-names = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=40)
-subjects = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=200)
+# display names as the roster keeps them: runs of whitespace collapsed, none at the ends
+names = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=40).map(
+    lambda name: " ".join(name.split())
+)
+# subjects as nudger writes them ("<programme>: <question>"): one line, no whitespace at the ends
+subjects = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=200).map(
+    lambda subject: " ".join(subject.split())
+)
 
 
 def _args(subject: str, text: str, html: str | None, to_name: str) -> dict[str, object]:

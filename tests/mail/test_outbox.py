@@ -11,7 +11,7 @@ from sqlmodel import select
 from nudger.config import SmtpConfig
 from nudger.errors import PermanentSendError, TransientSendError
 from nudger.mail.message import Outgoing, build_message
-from nudger.mail.outbox import BOUNCE_THRESHOLD, Outcome, add_to_outbox, deliver, stale_work
+from nudger.mail.outbox import BOUNCE_THRESHOLD, Outcome, add_to_outbox, deliver, deliver_many, stale_work
 from nudger.mail.smtp import SmtpTransport, classify_smtp_reply
 from nudger.store.db import SessionMaker, transaction
 from nudger.store.models import Outbox, OutboxStatus, Person, PersonStatus
@@ -250,3 +250,61 @@ async def test_a_pause_with_an_end_date_is_over_once_it_has_passed(
     after = await queue_one(sessions, mail("after", "back@corp.test", person_id))
     assert (await deliver(sessions, t, after, NOW + timedelta(days=8))).outcome == Outcome.SENT
     await t.close()
+
+
+# ------------------------------------------------------------------------------------ batches
+
+
+async def test_a_batch_sends_each_row_once_and_gives_every_row_its_own_outcome(
+    sessions: SessionMaker, smtp_server: SmtpServer
+) -> None:
+    paused = await add_person(sessions, "paused@corp.test", PersonStatus.PAUSED)
+    gone = await add_person(sessions, "gone@corp.test")
+    smtp_server.handler.rcpt_replies["gone@corp.test"] = "550 5.1.1 user unknown"
+    smtp_server.handler.data_replies["busy@corp.test"] = ["451 4.3.0 busy"]
+    ok = [await queue_one(sessions, mail(f"ok{i}", f"ok{i}@corp.test")) for i in range(6)]
+    skipped = await queue_one(sessions, mail("pz", "paused@corp.test", paused))
+    bounced = await queue_one(sessions, mail("gz", "gone@corp.test", gone))
+    busy = await queue_one(sessions, mail("bz", "busy@corp.test"))
+    async with transaction(sessions) as session:
+        [(later, _)] = await add_to_outbox(
+            session, [mail("lz", "later@corp.test")], NOW, send_at=NOW + timedelta(hours=1)
+        )
+    ids = [*ok, skipped, bounced, busy, later, 999_999]
+    t = transport(smtp_server)
+    first = await deliver_many(sessions, t, ids, NOW, concurrency=3)
+    again = await deliver_many(sessions, t, ids, NOW, concurrency=3)  # a job run twice
+    await t.close()
+    assert {i: first[i].outcome for i in ids} == {
+        **{i: Outcome.SENT for i in ok},
+        skipped: Outcome.SKIPPED,
+        bounced: Outcome.BOUNCED,
+        busy: Outcome.RETRY,
+        later: Outcome.NOT_DUE,
+        999_999: Outcome.NOTHING_TO_DO,
+    }
+    assert first[later].retry_in == timedelta(hours=1)
+    assert {again[i].outcome for i in [*ok, skipped, bounced]} == {Outcome.NOTHING_TO_DO}
+    assert sorted(r.rcpt_tos[0] for r in smtp_server.handler.received) == [
+        f"ok{i}@corp.test" for i in range(6)
+    ]
+    assert [((r := await row(sessions, i)).status, r.sent_at) for i in ok] == [(OutboxStatus.SENT, NOW)] * 6
+    assert (await row(sessions, busy)).status == OutboxStatus.PENDING
+
+
+async def test_rows_a_batch_runs_out_of_time_for_go_back_unsent_and_uncounted(
+    sessions: SessionMaker, smtp_server: SmtpServer
+) -> None:
+    ids = [await queue_one(sessions, mail(f"t{i}", f"t{i}@corp.test")) for i in range(4)]
+    t = transport(smtp_server)
+    result = await deliver_many(sessions, t, ids, NOW, budget=timedelta(seconds=-1))
+    assert {r.outcome for r in result.values()} == {Outcome.NOT_DUE}
+    assert {r.retry_in for r in result.values()} == {timedelta(0)}
+    assert smtp_server.handler.received == []
+    assert [((s := await row(sessions, i)).status, s.attempts) for i in ids] == [
+        (OutboxStatus.PENDING, 0)
+    ] * 4
+    retried = await deliver_many(sessions, t, ids, NOW)
+    await t.close()
+    assert {r.outcome for r in retried.values()} == {Outcome.SENT}
+    assert len(smtp_server.handler.received) == 4
