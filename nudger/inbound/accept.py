@@ -105,29 +105,33 @@ def _inbound_row(raw: bytes, position: Position, now: datetime) -> dict[str, Any
 
 async def store_raw(session: AsyncSession, raw: bytes, position: Position, now: datetime) -> int | None:
     """Store a message; return its new row id, or None if it was already stored."""
-    ids = await store_raw_many(session, [(raw, position)], now)
-    return ids[0] if ids else None
+    return (await store_raw_each(session, [(raw, position)], now))[0]
 
 
 async def store_raw_many(
     session: AsyncSession, messages: Sequence[tuple[bytes, Position]], now: datetime
 ) -> list[int]:
-    """Store messages (one INSERT per STORE_ROWS_PER_STATEMENT), skipping those already stored (or
-    repeated in `messages`); the ids of the new rows, in the order of `messages`."""
+    """Store messages, skipping those already stored (or repeated in `messages`); the ids of the new
+    rows, in the order of `messages`."""
+    return [i for i in await store_raw_each(session, messages, now) if i is not None]
+
+
+async def store_raw_each(
+    session: AsyncSession, messages: Sequence[tuple[bytes, Position]], now: datetime
+) -> list[int | None]:
+    """Store messages (one INSERT per STORE_ROWS_PER_STATEMENT rows); for each, its new row id, or
+    None when it was already stored (or came earlier in `messages`)."""
     table = table_of(Inbound)
     insert = pg_insert if dialect_name(session) == "postgresql" else sqlite_insert
     stmt = insert(table).on_conflict_do_nothing().returning(table.c.id, table.c.sha256)
-    ids: list[int] = []
+    ids: list[int | None] = []
     for start in range(0, len(messages), STORE_ROWS_PER_STATEMENT):
         rows = [
             _inbound_row(raw, pos, now) for raw, pos in messages[start : start + STORE_ROWS_PER_STATEMENT]
         ]
         result = await (await session.connection()).execute(stmt, rows)  # batched VALUES, cached SQL
         new = {str(sha): int(i) for i, sha in result.all()}
-        for row in rows:
-            inbound_id = new.pop(row["sha256"], None)  # pop: a message repeated in the batch counts once
-            if inbound_id is not None:
-                ids.append(inbound_id)
+        ids.extend(new.pop(row["sha256"], None) for row in rows)  # pop: a repeated message counts once
     return ids
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from nudger.inbound.accept import Position, store_raw
+from nudger.inbound.accept import Position, store_raw_each
 from nudger.inbound.route import accepts_recipient
 from nudger.mail.message import Identity, Keys
 from nudger.queue import Queue
@@ -25,6 +25,76 @@ from nudger.store.db import SessionMaker, transaction
 log = logging.getLogger(__name__)
 
 MAX_RECIPIENTS = 20
+#: at most this many messages share one transaction (group commit)
+GROUP_MAX = 100
+
+
+class GroupStore:
+    """Stores the messages of concurrent SMTP sessions together: one transaction (one commit) for
+    whatever arrived while the previous one was being written, each caller waiting for the commit
+    that holds its message. One writer at a time per listener, so its sessions never queue on the
+    database's write lock.
+
+    Should a group's transaction fail, its messages are stored again one per transaction, so that
+    only a message that cannot be stored itself is refused (451) - or all of them, when the
+    database is away.
+    """
+
+    def __init__(self, sessions: SessionMaker, now: Callable[[], datetime]) -> None:
+        self._sessions = sessions
+        self._now = now
+        self._waiting: list[tuple[bytes, asyncio.Future[int | None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def store(self, raw: bytes) -> int | None:
+        """Store one message; its new row id, or None if it was a duplicate. Raises if not stored."""
+        done: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((raw, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        return await asyncio.shield(done)  # a caller that goes away does not cancel the others' commit
+
+    async def _write(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting[:GROUP_MAX], self._waiting[GROUP_MAX:]
+            try:
+                await self._write_group(group)
+            finally:  # never leave a session waiting, whatever happened
+                for _, done in group:
+                    _settle(done, exc=RuntimeError("the message was not stored"))
+
+    async def _write_group(self, group: list[tuple[bytes, asyncio.Future[int | None]]]) -> None:
+        try:
+            ids = await self._insert([raw for raw, _ in group])
+        except Exception as exc:
+            if len(group) == 1:
+                _settle(group[0][1], exc=exc)
+                return
+            for raw, done in group:  # one by one: a failure stays with its own message
+                try:
+                    [inbound_id] = await self._insert([raw])
+                except Exception as single:
+                    _settle(done, exc=single)
+                else:
+                    _settle(done, inbound_id)
+            return
+        for (_, done), inbound_id in zip(group, ids, strict=True):
+            _settle(done, inbound_id)
+
+    async def _insert(self, raws: list[bytes]) -> list[int | None]:
+        async with transaction(self._sessions) as db:
+            return await store_raw_each(db, [(raw, Position("smtp")) for raw in raws], self._now())
+
+
+def _settle(
+    done: asyncio.Future[int | None], result: int | None = None, *, exc: BaseException | None = None
+) -> None:
+    if done.done():
+        return
+    if exc is not None:
+        done.set_exception(exc)
+    else:
+        done.set_result(result)
 
 
 class InboundHandler:
@@ -43,6 +113,7 @@ class InboundHandler:
         self._keys = keys
         self._queue = queue
         self._now = now
+        self._store = GroupStore(sessions, now)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -61,8 +132,7 @@ class InboundHandler:
         if not isinstance(raw, bytes):
             return "554 5.6.0 No message content"
         try:
-            async with transaction(self._sessions) as db:
-                inbound_id = await store_raw(db, raw, Position("smtp"), self._now())
+            inbound_id = await self._store.store(raw)
         except Exception:
             log.exception("could not store an inbound message; answering 451")
             return "451 4.3.0 Could not store the message, please try again later"
