@@ -65,6 +65,10 @@ _NEWLINES_RE = re.compile(r"\r\n?")
 _MSG_ID_RE = re.compile(r"<[^<>\s]{1,995}>")
 _BARE_MSG_ID_RE = re.compile(r"[^<>\s@]{1,500}@[^<>\s@]{1,500}")
 _EMAIL_RE = re.compile(r"[^@\s<>()\[\],;:\"\\]{1,64}@[^@\s<>()\[\],;:\"\\]{1,255}")
+_SIMPLE_ADDR = r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+_SIMPLE_ADDRESS_RE = re.compile(  # the fast path of `_addresses`: one plain mailbox, single spaces
+    rf"(?:([A-Za-z0-9_'+-]+(?: [A-Za-z0-9_'+-]+)*) <({_SIMPLE_ADDR})>|<({_SIMPLE_ADDR})>|({_SIMPLE_ADDR}))"
+)
 _STATUS_RE = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 _DSN_FIELD_RE = re.compile(r"([A-Za-z][A-Za-z0-9-]{0,60})[ \t]*:[ \t]*(.*)")
 
@@ -229,12 +233,28 @@ def _is_email(text: str) -> bool:
     return _EMAIL_RE.fullmatch(text) is not None
 
 
+def _simple_addresses(values: list[str]) -> list[tuple[str, str]] | None:
+    """What `getaddresses` makes of the common plain forms ("Name <a@b.c>", "a@b.c"), without it; None
+    for anything else (quotes, comments, commas, encoded words, groups, odd spacing, ...)."""
+    pairs: list[tuple[str, str]] = []
+    for value in values:
+        match = _SIMPLE_ADDRESS_RE.fullmatch(value)
+        if match is None:
+            return None
+        name, named, bracketed, bare = match.groups()
+        pairs.append((name or "", named or bracketed or bare))
+    return pairs
+
+
 def _addresses(values: Iterable[str]) -> list[tuple[str, str]]:
     """All non-empty (name, email) pairs; names are RFC 2047 decoded after splitting (commas in names)."""
-    try:
-        pairs = getaddresses(list(values))
-    except (ValueError, TypeError, IndexError, HeaderParseError):
-        return [("", "<unparsable>")]
+    listed = list(values)
+    pairs = _simple_addresses(listed)
+    if pairs is None:
+        try:
+            pairs = getaddresses(listed)
+        except (ValueError, TypeError, IndexError, HeaderParseError):
+            return [("", "<unparsable>")]
     return [(decode_words(name).strip(), clean(addr).strip()) for name, addr in pairs if name or addr]
 
 
