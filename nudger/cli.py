@@ -491,8 +491,11 @@ def worker(
     log_level: str = "INFO",
 ) -> None:
     """Run the arq worker: sending, processing, planning, circles, reports, sweeping, IMAP polling."""
+    from nudger.process import limit_malloc_arenas
     from nudger.worker import build_worker
 
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        limit_malloc_arenas()
     configure_logging(log_level, fmt=os.environ.get("NUDGER_LOG_FORMAT", "text"))
     settings = settings_or_exit(config)
     secrets = secrets_or_exit(settings, config)
@@ -533,8 +536,11 @@ def listen(
     log_level: str = "INFO",
 ) -> None:
     """Run the inbound SMTP listener (250 only once a message is stored)."""
+    from nudger.process import limit_malloc_arenas
     from nudger.serve import serve_listener
 
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        limit_malloc_arenas()
     configure_logging(log_level, fmt=os.environ.get("NUDGER_LOG_FORMAT", "text"))
     settings = settings_or_exit(config)
     secrets = secrets_or_exit(settings, config)

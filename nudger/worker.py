@@ -40,6 +40,7 @@ from nudger.store.db import transaction
 log = logging.getLogger(__name__)
 
 JOB_TIMEOUT = 120
+PLAN_TIMEOUT = 3600
 SHUTDOWN_GRACE = 20
 INBOUND_GRACE = timedelta(minutes=2)
 IMAP_LOCK_SECONDS = 300
@@ -203,7 +204,9 @@ FUNCTIONS: list[Function | WorkerCoroutine] = [
         max_tries=20,
         timeout=JOB_TIMEOUT,
     ),
-    func(cast(WorkerCoroutine, plan), name="plan", keep_result=0),
+    # planning a round for 100 000 people takes minutes while its first batches already go out; it
+    # commits every chunk and picks up where it stopped, so a long timeout loses nothing
+    func(cast(WorkerCoroutine, plan), name="plan", keep_result=0, timeout=PLAN_TIMEOUT),
     func(cast(WorkerCoroutine, connect), name="connect", keep_result=0),
     func(cast(WorkerCoroutine, report), name="report", keep_result=0),
     func(cast(WorkerCoroutine, sweep), name="sweep", keep_result=0),
