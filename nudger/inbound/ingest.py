@@ -13,7 +13,9 @@ senders, never to machines, at most one per address per reason per day.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -121,6 +123,21 @@ class _Message:
 #: large the batch or its messages
 CHUNK_BYTES = 16 * 1024 * 1024
 CHUNK_ROWS = 200
+#: chunks read and decided at once in one process, whatever the number of jobs running: memory is
+#: bounded by this, not by the worker's job concurrency (and SQLite serialises the writes anyway)
+CHUNKS_IN_FLIGHT = 2
+_in_flight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _chunk_slot() -> asyncio.Semaphore:
+    """This event loop's limit on chunks in flight."""
+    loop = asyncio.get_running_loop()
+    slot = _in_flight.get(loop)
+    if slot is None:
+        slot = _in_flight[loop] = asyncio.Semaphore(CHUNKS_IN_FLIGHT)
+    return slot
 
 
 async def process_inbound(
@@ -157,8 +174,11 @@ async def process_inbound_many(
         pending = [inbound_id for inbound_id, _ in claimed]
         async with sessions() as session:
             for chunk in _chunks(claimed, max_bytes=CHUNK_BYTES, max_rows=CHUNK_ROWS):
-                messages, _loaded = await _read_chunk(session, deps, chunk, now)
-                for inbound_id, (outcome, mails) in (await _process_chunk(session, deps, messages)).items():
+                async with _chunk_slot():
+                    messages, _loaded = await _read_chunk(session, deps, chunk, now)
+                    done = await _process_chunk(session, deps, messages)
+                    del messages, _loaded
+                for inbound_id, (outcome, mails) in done.items():
                     outcomes[inbound_id] = outcome
                     queued.extend(mails)
                 pending = [i for i in pending if i not in set(chunk)]
