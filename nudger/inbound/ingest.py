@@ -159,12 +159,14 @@ async def process_inbound_many(
     """Process a batch of stored messages, each exactly as `process_inbound` would; by inbound id.
 
     One compare-and-set claims the whole batch. Rows are then loaded a chunk at a time (at most
-    CHUNK_BYTES of raw mail), parsed, and what their reply addresses name (nudges, members, people,
-    rounds, circles) is read in a few queries up front; each message is still decided and committed
-    in its own transaction, so one message's failure (marked failed, as ever) or a concurrent
-    duplicate (IntegrityError: nothing to do) never touches another's. The mail they cause is
-    enqueued once at the end. If the database goes away, the claims not yet acted on are handed back
-    and StoreUnavailable is raised: the job retries, and finds the finished rows already processed.
+    CHUNK_ROWS rows and CHUNK_BYTES of raw mail, CHUNKS_IN_FLIGHT chunks per process), parsed, and
+    what their reply addresses name (nudges, members, people, rounds, circles) is read in a few
+    queries up front. A chunk is decided and committed in one transaction; should any message in it
+    fail, that transaction is rolled back and each message is processed in its own, so one message's
+    failure (marked failed, as ever) or a concurrent duplicate (IntegrityError: nothing to do) never
+    touches another's. The mail they cause is enqueued once at the end. If the database goes away,
+    the claims not yet acted on are handed back and StoreUnavailable is raised: the job retries, and
+    finds the finished rows already processed.
     """
     outcomes: dict[int, Outcome | None] = dict.fromkeys(inbound_ids)
     pending: list[int] = []
@@ -181,10 +183,14 @@ async def process_inbound_many(
                 for inbound_id, (outcome, mails) in done.items():
                     outcomes[inbound_id] = outcome
                     queued.extend(mails)
-                pending = [i for i in pending if i not in set(chunk)]
+                finished = set(chunk)
+                pending = [i for i in pending if i not in finished]
     except (OperationalError, InterfaceError) as exc:
         await _release_claims(sessions, pending)
-        await queue.send_mail(queued)  # what was committed before the outage still goes out
+        try:
+            await queue.send_mail(queued)  # what was committed before the outage still goes out
+        except Exception:
+            log.warning("could not enqueue %s outbox rows; the sweeper will", len(queued))
         raise StoreUnavailable(f"database unavailable while processing inbound={pending[:5]}: {exc}") from exc
     await queue.send_mail(queued)
     return outcomes

@@ -191,3 +191,39 @@ async def test_processing_what_is_waiting_takes_the_oldest_received_rows(world: 
     assert await process_received(world.sessions, world.deps, world.queue, NOW) == {}
     stored = await rows(world)
     assert all(stored[i].status == InboundStatus.PROCESSED for i in ids)
+
+
+async def test_a_database_outage_hands_back_the_unfinished_claims(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from nudger.errors import StoreUnavailable
+
+    raws = mixed(world)
+    monkeypatch.setattr(ingest_module, "CHUNK_ROWS", 2)
+    chunks = 0
+    process = ingest_module._process_chunk
+
+    async def failing_second(session: object, deps: object, messages: object) -> object:
+        nonlocal chunks
+        chunks += 1
+        if chunks == 2:
+            raise OperationalError("UPDATE", {}, Exception("database is locked"))
+        return await process(session, deps, messages)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest_module, "_process_chunk", failing_second)
+    ids = await store(world, raws)
+    with pytest.raises(StoreUnavailable):
+        await process_inbound_many(world.sessions, world.deps, world.queue, ids, NOW)
+    stored = await rows(world)
+    assert [stored[i].status for i in ids] == [InboundStatus.PROCESSED] * 2 + [InboundStatus.RECEIVED] * 3
+    monkeypatch.setattr(ingest_module, "_process_chunk", process)
+    again = await process_inbound_many(world.sessions, world.deps, world.queue, ids, NOW)  # the retry
+    assert [o.verdict if o else None for o in again.values()] == [
+        None,
+        None,
+        "unrouted",
+        "auto_reply",
+        "command",
+    ]
