@@ -12,7 +12,8 @@ APPENDed to a Dovecot mailbox.
 IMAP (timed):
   ceiling   imapclient UID FETCH BODY.PEEK[] of the same messages, in the poller's batch size, and a
             stdlib `email.message_from_bytes(raw, policy=compat32)` of each. Nothing stored. Best of two.
-  nudger    in a fresh process: nudger's poller (`nudger.worker.poll_imap`: SEARCH, sizes, FETCH,
+  nudger    in a fresh process started as `nudger worker` starts (malloc arenas capped, INFO logs as
+            JSON to a file): nudger's poller (`nudger.worker.poll_imap`: SEARCH, sizes, FETCH,
             stored raw + cursor + enqueue per batch), then the real arq worker (burst) running every
             process_inbound job: parsed, classified, trimmed, routed, the answer stored.
             `nudger_per_s` = N / (poll + process). peak_rss_mb = that process's ru_maxrss.
@@ -409,6 +410,19 @@ async def _nudger_imap(raw_settings: dict[str, Any], profile: str) -> dict[str, 
     }
 
 
+def _as_deployed(raw_settings: dict[str, Any], name: str) -> None:
+    """Start a nudger process as `nudger worker` / `nudger listen` start: malloc arenas capped, INFO
+    logs (JSON, as in production; one line per message processed) to a file beside the database."""
+    from nudger.logs import configure_logging
+    from nudger.process import limit_malloc_arenas
+
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        limit_malloc_arenas()
+    folder = Path(raw_settings["database"]["url"].split("///", 1)[1]).parent
+    sys.stderr = open(folder / f"{name}-{os.getpid()}.log", "w")  # noqa: SIM115 (the process's life)
+    configure_logging("INFO", fmt="json")
+
+
 def _profiler(path: str) -> Any:
     if not path:
         return None
@@ -520,6 +534,7 @@ def _listener_process(
 ) -> None:
     from nudger.serve import serve_listener
 
+    _as_deployed(raw_settings, "listener")
     if wiring == "batched":
         wire_batched()
     profiler = _profiler(profile)
@@ -561,6 +576,7 @@ async def smtp_client(port: int, path: Path, connections: int) -> dict[str, floa
 
 
 def _drain_process(raw_settings: dict[str, Any], result: Any, profile: str, wiring: str) -> None:
+    _as_deployed(raw_settings, "worker")
     if wiring == "batched":
         wire_batched()
 
@@ -575,6 +591,7 @@ def _drain_process(raw_settings: dict[str, Any], result: Any, profile: str, wiri
 
 
 def _imap_process(raw_settings: dict[str, Any], result: Any, profile: str, wiring: str) -> None:
+    _as_deployed(raw_settings, "imap-worker")
     if wiring == "batched":
         wire_batched()
     result.put(asyncio.run(_nudger_imap(raw_settings, profile)))
