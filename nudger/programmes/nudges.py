@@ -44,7 +44,7 @@ from nudger.store.models import Enrolment, Nudge, NudgeStatus, Outbox, Person, P
 from nudger.store.queries import insert_ignore, insert_ignore_returning
 
 log = logging.getLogger(__name__)
-BATCH = 500
+BATCH = 200
 #: never remind in the last hours before the question closes
 REMINDER_CUTOFF = timedelta(hours=6)
 
@@ -103,8 +103,11 @@ async def _eligible(
         .limit(limit)
     )
     if round_id is not None:
-        already = select(Nudge.person_id).where(col(Nudge.round_id) == round_id)
-        stmt = stmt.where(col(Person.id).not_in(already))
+        # NOT EXISTS on the (round, person) unique index: one probe per person, whatever the round's size
+        already = select(Nudge.id).where(
+            col(Nudge.round_id) == round_id, col(Nudge.person_id) == col(Person.id)
+        )
+        stmt = stmt.where(~already.exists())
     return list((await session.exec(stmt)).all())
 
 
