@@ -376,31 +376,37 @@ async def plan_reminders(
     if prog.reminder is None:
         return 0
     after = timedelta(hours=prog.reminder.after_hours)
-    async with transaction(sessions) as session:
-        rows = await session.exec(
-            _reminder_query(prog, now).where(col(Nudge.sent_at) <= now - after).limit(BATCH)
-        )
-        mails = []
-        for nudge, person, rnd in rows.all():
-            mails.append(
-                compose_reminder(
-                    composer,
-                    nudge_id=nudge.id or 0,
-                    nudge_message_id=nudge.message_id,
-                    outbox_key=f"reminder:{nudge.id}",
-                    recipient=Recipient(person.id or 0, person.email, person.name),
-                    programme_name=prog.name,
-                    programme_key=prog.key,
-                    question=prog.general_wording(rnd.question),
-                    now=now,
-                    closes_at=rnd.closes_at,
-                    timezone=person.timezone,
+    total = 0
+    while True:  # in chunks: a round for 100 000 people has that many reminders to queue at once
+        async with transaction(sessions) as session:
+            rows = (
+                await session.exec(
+                    _reminder_query(prog, now).where(col(Nudge.sent_at) <= now - after).limit(BATCH)
                 )
-            )
-            nudge.reminded_at = now
-        queued = await add_to_outbox(session, mails, now)
-    await queue.send_mail(queued)
-    return len(queued)
+            ).all()
+            mails = []
+            for nudge, person, rnd in rows:
+                mails.append(
+                    compose_reminder(
+                        composer,
+                        nudge_id=nudge.id or 0,
+                        nudge_message_id=nudge.message_id,
+                        outbox_key=f"reminder:{nudge.id}",
+                        recipient=Recipient(person.id or 0, person.email, person.name),
+                        programme_name=prog.name,
+                        programme_key=prog.key,
+                        question=prog.general_wording(rnd.question),
+                        now=now,
+                        closes_at=rnd.closes_at,
+                        timezone=person.timezone,
+                    )
+                )
+                nudge.reminded_at = now
+            queued = await add_to_outbox(session, mails, now)
+        await queue.send_mail(queued)
+        total += len(queued)
+        if len(rows) < BATCH:
+            return total
 
 
 # ------------------------------------------------------------------------------------------- preview

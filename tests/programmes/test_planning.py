@@ -205,3 +205,31 @@ async def test_plan_preview_lists_the_check_in_a_silent_round_would_bring(
         sessions, [programme], second_monday, second_monday, second_monday + timedelta(days=7)
     )
     assert [(p.kind, p.person) for p in listed if p.kind == "check_in"] == [("check_in", "ana@corp.test")]
+
+
+async def test_a_large_round_is_planned_and_reminded_in_one_pass_each(
+    sessions: SessionMaker, env: Any
+) -> None:
+    """More people than one planning chunk: every one gets a nudge, then a reminder, in one run."""
+    from sqlalchemy import func, update
+
+    from nudger.programmes.nudges import BATCH
+
+    people = BATCH * 2 + 7
+    programme = prog("alpha", reminder={"after_hours": 48})
+    async with transaction(sessions) as session:
+        rows = [RosterRow(i, f"p{i}@corp.test", f"P {i}", "Eng", "Europe/Berlin") for i in range(people)]
+        await upsert_people(session, rows, [programme], MONDAY, consent_how="test")
+    composer = Composer(env, identity(), keys())
+    queue = RecordingQueue()
+    assert await plan_due(sessions, [programme], composer, queue, MONDAY) == people
+    assert len({outbox_id for outbox_id, _ in queue.sends}) == people
+    due = (await nudges(sessions))[0].due_at
+    async with transaction(sessions) as session:
+        await session.exec(update(Nudge).values(status=NudgeStatus.SENT, sent_at=due))
+    await plan_due(sessions, [programme], composer, queue, due + timedelta(hours=49))
+    async with sessions() as session:
+        reminded = (await session.exec(select(func.count()).where(col(Nudge.reminded_at).is_not(None)))).one()
+        kinds = (await session.exec(select(Outbox.kind, func.count()).group_by(col(Outbox.kind)))).all()
+    assert reminded == people
+    assert dict(kinds) == {"nudge": people, "reminder": people}
