@@ -2,8 +2,10 @@
 
 Outbox rows travel in batches (`send_batch`: up to SEND_BATCH rows due in the same minute, one job,
 one claim, sends over the pooled connections, one write-back), so a round for 100 000 people costs
-Redis a thousand jobs, not a hundred thousand. Inbound jobs are keyed by their row
-(`inbound:<id>`), so enqueueing one twice is a no-op while the first is pending; a send batch queued
+Redis a thousand jobs, not a hundred thousand. Stored inbound mail is processed in batches too
+(`process_inbound_batch`, up to INBOUND_BATCH rows, keyed `inbound:<first>-<last>:<count>`); the
+listener, which stores one message at a time, wakes one coalesced `process_waiting` job per half
+second instead of one job per message. A send batch queued
 twice (the sweeper, a retry) costs one claim that finds its rows taken: rows are claimed by
 compare-and-set, so a job that runs twice finds its rows already done. If Redis loses everything,
 the sweeper re-enqueues from the database.
@@ -11,6 +13,7 @@ the sweeper re-enqueues from the database.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -24,7 +27,12 @@ from nudger.clock import Clock
 log = logging.getLogger(__name__)
 
 SEND_JOB = "send_batch"
-PROCESS_JOB = "process_inbound"
+PROCESS_BATCH_JOB = "process_inbound_batch"
+WAITING_JOB = "process_waiting"
+#: stored messages per processing job (the poller's and the sweeper's batches)
+INBOUND_BATCH = 200
+#: seconds: the listener's wake-ups are coalesced into one job per this much time
+WAKE_BUCKET = 0.5
 #: rows per send job: big enough that arq's per-job cost (a few Redis round trips) vanishes, small
 #: enough that a batch's claim and write-back stay short transactions
 SEND_BATCH = 200
@@ -56,6 +64,7 @@ class ArqQueue:
     def __init__(self, redis: ArqRedis, clock: Clock) -> None:
         self._redis = redis
         self._clock = clock
+        self._last_wake = -1
 
     async def send_mail(self, items: Sequence[tuple[int, datetime]]) -> None:
         now = self._clock.now()
@@ -66,8 +75,25 @@ class ArqQueue:
             await self._redis.enqueue_job(SEND_JOB, ids, _defer_by=delay if delay else None)
 
     async def process_inbound(self, ids: Sequence[int]) -> None:
-        for inbound_id in ids:
-            await self._redis.enqueue_job(PROCESS_JOB, inbound_id, _job_id=f"inbound:{inbound_id}")
+        ordered = sorted(set(ids))
+        if len(ordered) == 1:
+            await self._wake_for_waiting()
+            return
+        for start in range(0, len(ordered), INBOUND_BATCH):
+            chunk = ordered[start : start + INBOUND_BATCH]
+            await self._redis.enqueue_job(
+                PROCESS_BATCH_JOB, chunk, _job_id=f"inbound:{chunk[0]}-{chunk[-1]}:{len(chunk)}"
+            )
+
+    async def _wake_for_waiting(self) -> None:
+        """One message at a time (the listener): one coalesced wake-up per WAKE_BUCKET per process,
+        run after the bucket has ended, so it finds every row stored in it; no Redis round trip for
+        the others. (A wake-up lost with Redis is the sweeper's, like any job.)"""
+        bucket = int(asyncio.get_running_loop().time() / WAKE_BUCKET)
+        if bucket == self._last_wake:
+            return
+        self._last_wake = bucket
+        await self._redis.enqueue_job(WAITING_JOB, _defer_by=WAKE_BUCKET)
 
 
 def send_batches(

@@ -28,6 +28,7 @@ from nudger.errors import ImapError, StoreUnavailable
 from nudger.inbound.accept import stale_inbound
 from nudger.inbound.imap import ImapAccount, ImapMailbox
 from nudger.inbound.ingest import process_inbound as process_inbound_flow
+from nudger.inbound.ingest import process_inbound_many, process_received
 from nudger.inbound.poll import max_message_bytes, poll_mailbox
 from nudger.mail.outbox import Outcome, deliver, deliver_many, stale_work
 from nudger.mail.smtp import Transport
@@ -82,10 +83,45 @@ async def process_inbound(ctx: dict[str, Any], inbound_id: int) -> str:
     try:
         outcome = await process_inbound_flow(s.sessions, s.ingest, s.queue, inbound_id, s.clock.now())
     except StoreUnavailable as exc:
-        tries = int(ctx.get("job_try", 1))
-        log.warning("%s; retrying (try %s)", exc, tries)
-        raise Retry(defer=min(5 * 2**tries, 300)) from exc
+        raise _inbound_retry(ctx, exc) from exc
     return outcome.verdict if outcome else "already processed"
+
+
+def _inbound_retry(ctx: dict[str, Any], exc: StoreUnavailable) -> Retry:
+    tries = int(ctx.get("job_try", 1))
+    log.warning("%s; retrying (try %s)", exc, tries)
+    return Retry(defer=min(5 * 2**tries, 300))
+
+
+async def process_inbound_batch(ctx: dict[str, Any], inbound_ids: list[int]) -> dict[str, int]:
+    """Process a batch of stored messages (the poller's, the sweeper's): chunked, one transaction a chunk."""
+    s = services(ctx)
+    try:
+        outcomes = await process_inbound_many(s.sessions, s.ingest, s.queue, inbound_ids, s.clock.now())
+    except StoreUnavailable as exc:
+        raise _inbound_retry(ctx, exc) from exc
+    return dict(Counter(o.verdict if o else "already processed" for o in outcomes.values()))
+
+
+#: a coalesced wake-up takes at most this many waiting rows per pass, and this many passes
+WAITING_PASS, WAITING_PASSES = 1000, 20
+
+
+async def process_waiting(ctx: dict[str, Any]) -> dict[str, int]:
+    """A coalesced wake-up ("there is new mail", from the listener): every row still waiting."""
+    s = services(ctx)
+    verdicts: Counter[str] = Counter()
+    for _ in range(WAITING_PASSES):
+        try:
+            outcomes = await process_received(
+                s.sessions, s.ingest, s.queue, s.clock.now(), limit=WAITING_PASS
+            )
+        except StoreUnavailable as exc:
+            raise _inbound_retry(ctx, exc) from exc
+        verdicts.update(o.verdict if o else "already processed" for o in outcomes.values())
+        if len(outcomes) < WAITING_PASS:
+            break
+    return dict(verdicts)
 
 
 async def plan(ctx: dict[str, Any]) -> int:
@@ -206,6 +242,20 @@ FUNCTIONS: list[Function | WorkerCoroutine] = [
     ),
     # planning a round for 100 000 people takes minutes while its first batches already go out; it
     # commits every chunk and picks up where it stopped, so a long timeout loses nothing
+    func(
+        cast(WorkerCoroutine, process_inbound_batch),
+        name="process_inbound_batch",
+        keep_result=0,
+        max_tries=20,
+        timeout=JOB_TIMEOUT,
+    ),
+    func(
+        cast(WorkerCoroutine, process_waiting),
+        name="process_waiting",
+        keep_result=0,
+        max_tries=20,
+        timeout=600,
+    ),
     func(cast(WorkerCoroutine, plan), name="plan", keep_result=0, timeout=PLAN_TIMEOUT),
     func(cast(WorkerCoroutine, connect), name="connect", keep_result=0),
     func(cast(WorkerCoroutine, report), name="report", keep_result=0),
