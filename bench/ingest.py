@@ -26,13 +26,8 @@ Listener (timed):
             `processed_per_s` = N / (SMTP time + processing time), end to end.
             peak_rss_mb = the listener process's; worker_peak_rss_mb = the worker process's.
 
-`--wiring as-is` (the default) measures nudger as committed: whatever jobs nudger/worker.py and
-nudger/queue.py define. `--wiring batched` is a what-if for the wiring proposed in
-docs/performance-ingest.md (`wire_batched` below: a poll's rows in jobs of up to 200 run by
-`process_inbound_many`, the listener's rows picked up by a coalesced `process_received` job), applied
-inside the bench's own processes only. `--profile PREFIX` writes pyinstrument profiles (text and HTML)
-of each nudger process (`pip install pyinstrument`; a profiled run is slower and its memory is not
-meaningful).
+`--profile PREFIX` writes pyinstrument profiles (text and HTML) of each nudger process
+(`pip install pyinstrument`; a profiled run is slower and its memory is not meaningful).
 
 Needs root, dovecot-imapd and redis-server (as the tests do).
 """
@@ -440,73 +435,6 @@ def _stop_profiler(profiler: Any, path: str) -> None:
         Path(path).with_suffix(".html").write_text(profiler.output_html())
 
 
-BATCH_JOB = "process_inbound_batch"
-RECEIVED_JOB = "process_received"
-COALESCE_SECONDS = 0.5
-
-
-def wire_batched() -> None:
-    """What-if (`--wiring batched`): the wiring proposed for nudger/worker.py and nudger/queue.py,
-    applied in this process only. A poll's new rows go out as jobs of up to 200 ids, run by
-    `process_inbound_many`. A single id (the listener's) becomes a coalesced wake-up instead: one
-    `process_received` job per half second (job id `inbound:received:<bucket>`, deferred by the
-    bucket's width, enqueued once per bucket by each process) that processes every row still waiting."""
-    from collections import Counter
-
-    from arq import Retry, func
-    from arq.connections import ArqRedis
-
-    from nudger import queue as queue_module
-    from nudger import worker as worker_module
-    from nudger.errors import StoreUnavailable
-    from nudger.inbound.ingest import process_inbound_many, process_received
-
-    async def process_inbound_batch(ctx: dict[str, Any], inbound_ids: list[int]) -> dict[str, int]:
-        s = worker_module.services(ctx)
-        try:
-            outcomes = await process_inbound_many(s.sessions, s.ingest, s.queue, inbound_ids, s.clock.now())
-        except StoreUnavailable as exc:
-            raise Retry(defer=min(5 * 2 ** int(ctx.get("job_try", 1)), 300)) from exc
-        return dict(Counter(o.verdict if o else "already processed" for o in outcomes.values()))
-
-    async def process_received_job(ctx: dict[str, Any]) -> dict[str, int]:
-        s = worker_module.services(ctx)
-        verdicts: Counter[str] = Counter()
-        for _ in range(20):  # up to 20 000 rows a job; the next wake-up or the sweeper takes the rest
-            try:
-                outcomes = await process_received(s.sessions, s.ingest, s.queue, s.clock.now(), limit=1000)
-            except StoreUnavailable as exc:
-                raise Retry(defer=min(5 * 2 ** int(ctx.get("job_try", 1)), 300)) from exc
-            verdicts.update(o.verdict if o else "already processed" for o in outcomes.values())
-            if len(outcomes) < 1000:
-                break
-        return dict(verdicts)
-
-    async def process_inbound(self: Any, ids: Any) -> None:
-        redis: ArqRedis = self._redis
-        ordered = sorted(set(ids))
-        if len(ordered) == 1:
-            bucket = int(time.time() / COALESCE_SECONDS)
-            if getattr(self, "_bench_bucket", None) != bucket:
-                job_id = f"inbound:received:{bucket}"
-                await redis.enqueue_job(RECEIVED_JOB, _job_id=job_id, _defer_by=COALESCE_SECONDS)
-                self._bench_bucket = bucket
-            return
-        for start in range(0, len(ordered), 200):
-            chunk = ordered[start : start + 200]
-            if len(chunk) == 1:
-                await redis.enqueue_job(queue_module.PROCESS_JOB, chunk[0], _job_id=f"inbound:{chunk[0]}")
-            else:
-                job_id = f"inbound:{chunk[0]}-{chunk[-1]}:{len(chunk)}"
-                await redis.enqueue_job(BATCH_JOB, chunk, _job_id=job_id)
-
-    job = func(process_inbound_batch, name=BATCH_JOB, keep_result=0, max_tries=20, timeout=120)
-    received = func(process_received_job, name=RECEIVED_JOB, keep_result=0, max_tries=20, timeout=600)
-    if all(getattr(f, "name", "") != BATCH_JOB for f in worker_module.FUNCTIONS):
-        worker_module.FUNCTIONS.extend([job, received])
-    queue_module.ArqQueue.process_inbound = process_inbound  # type: ignore[method-assign]
-
-
 # --------------------------------------------------------------------------------------- listener
 
 
@@ -529,14 +457,10 @@ def _sink_process(port: int) -> None:
     asyncio.run(main())
 
 
-def _listener_process(
-    raw_settings: dict[str, Any], port: int, result: Any, profile: str, wiring: str
-) -> None:
+def _listener_process(raw_settings: dict[str, Any], port: int, result: Any, profile: str) -> None:
     from nudger.serve import serve_listener
 
     _as_deployed(raw_settings, "listener")
-    if wiring == "batched":
-        wire_batched()
     profiler = _profiler(profile)
     asyncio.run(serve_listener(load(raw_settings), make_secrets(), host="127.0.0.1", port=port))
     _stop_profiler(profiler, profile)
@@ -575,10 +499,8 @@ async def smtp_client(port: int, path: Path, connections: int) -> dict[str, floa
     return {"seconds": elapsed, "per_second": sent / elapsed, "messages": sent}
 
 
-def _drain_process(raw_settings: dict[str, Any], result: Any, profile: str, wiring: str) -> None:
+def _drain_process(raw_settings: dict[str, Any], result: Any, profile: str) -> None:
     _as_deployed(raw_settings, "worker")
-    if wiring == "batched":
-        wire_batched()
 
     async def main() -> dict[str, Any]:
         settings = load(raw_settings)
@@ -590,10 +512,8 @@ def _drain_process(raw_settings: dict[str, Any], result: Any, profile: str, wiri
     result.put(asyncio.run(main()))
 
 
-def _imap_process(raw_settings: dict[str, Any], result: Any, profile: str, wiring: str) -> None:
+def _imap_process(raw_settings: dict[str, Any], result: Any, profile: str) -> None:
     _as_deployed(raw_settings, "imap-worker")
-    if wiring == "batched":
-        wire_batched()
     result.put(asyncio.run(_nudger_imap(raw_settings, profile)))
 
 
@@ -648,9 +568,7 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             )
             print(f"imap ceiling: {ceiling['per_second']:.0f}/s", file=sys.stderr)
             await flush_redis(redis_url)
-            ours = await asyncio.to_thread(
-                in_child, _imap_process, raw, f"{prof}imap.txt" if prof else "", args.wiring
-            )
+            ours = await asyncio.to_thread(in_child, _imap_process, raw, f"{prof}imap.txt" if prof else "")
             imap_per_s = n / (ours["poll_seconds"] + ours["process_seconds"])
             print(f"imap nudger: {imap_per_s:.0f}/s {ours}", file=sys.stderr)
 
@@ -675,7 +593,7 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             rss: Any = ctx.Queue()
             listener = ctx.Process(
                 target=_listener_process,
-                args=(raw_smtp, port, rss, f"{prof}listener.txt" if prof else "", args.wiring),
+                args=(raw_smtp, port, rss, f"{prof}listener.txt" if prof else ""),
             )
             listener.start()
             try:
@@ -687,13 +605,12 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 listener.join(30)
             print(f"listener nudger: {accepted['per_second']:.0f}/s", file=sys.stderr)
             drained = await asyncio.to_thread(
-                in_child, _drain_process, raw_smtp, f"{prof}listener-worker.txt" if prof else "", args.wiring
+                in_child, _drain_process, raw_smtp, f"{prof}listener-worker.txt" if prof else ""
             )
     processed_per_s = n / (accepted["seconds"] + drained["seconds"])
     return {
         "bench": "ingest",
         "replies": n,
-        "wiring": args.wiring,
         "batch_size": batch,
         "connections": conns,
         "imap": {
@@ -732,12 +649,6 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=4, help="SMTP client connections")
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     parser.add_argument("--profile", default="", help="write pyinstrument profiles to PREFIX{imap,...}.txt")
-    parser.add_argument(
-        "--wiring",
-        choices=["as-is", "batched"],
-        default="as-is",
-        help="as-is: the worker and queue as they are; batched: what-if, the proposed batch job wired in",
-    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="nudger-bench-ingest.") as tmp:
         result = asyncio.run(run(args, Path(tmp)))
