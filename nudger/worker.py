@@ -226,41 +226,25 @@ async def poll(ctx: dict[str, Any]) -> int:
         return 0
 
 
+def _job(coroutine: Any, name: str, *, max_tries: int | None = None, timeout: int = JOB_TIMEOUT) -> Function:
+    return func(
+        cast(WorkerCoroutine, coroutine), name=name, keep_result=0, max_tries=max_tries, timeout=timeout
+    )
+
+
 FUNCTIONS: list[Function | WorkerCoroutine] = [
-    func(
-        cast(WorkerCoroutine, send_batch), name="send_batch", keep_result=0, max_tries=20, timeout=JOB_TIMEOUT
-    ),
-    func(
-        cast(WorkerCoroutine, send_mail), name="send_mail", keep_result=0, max_tries=100, timeout=JOB_TIMEOUT
-    ),
-    func(
-        cast(WorkerCoroutine, process_inbound),
-        name="process_inbound",
-        keep_result=0,
-        max_tries=20,
-        timeout=JOB_TIMEOUT,
-    ),
+    _job(send_batch, "send_batch", max_tries=20),
+    _job(send_mail, "send_mail", max_tries=100),  # one row: jobs queued before batches existed
+    _job(process_inbound, "process_inbound", max_tries=20),
+    _job(process_inbound_batch, "process_inbound_batch", max_tries=20),
+    _job(process_waiting, "process_waiting", max_tries=20, timeout=600),
     # planning a round for 100 000 people takes minutes while its first batches already go out; it
     # commits every chunk and picks up where it stopped, so a long timeout loses nothing
-    func(
-        cast(WorkerCoroutine, process_inbound_batch),
-        name="process_inbound_batch",
-        keep_result=0,
-        max_tries=20,
-        timeout=JOB_TIMEOUT,
-    ),
-    func(
-        cast(WorkerCoroutine, process_waiting),
-        name="process_waiting",
-        keep_result=0,
-        max_tries=20,
-        timeout=600,
-    ),
-    func(cast(WorkerCoroutine, plan), name="plan", keep_result=0, timeout=PLAN_TIMEOUT),
-    func(cast(WorkerCoroutine, connect), name="connect", keep_result=0),
-    func(cast(WorkerCoroutine, report), name="report", keep_result=0),
-    func(cast(WorkerCoroutine, sweep), name="sweep", keep_result=0),
-    func(cast(WorkerCoroutine, poll), name="poll", keep_result=0),
+    _job(plan, "plan", timeout=PLAN_TIMEOUT),
+    _job(connect, "connect"),
+    _job(report, "report"),
+    _job(sweep, "sweep"),
+    _job(poll, "poll"),
 ]
 
 CRON_JOBS = [
