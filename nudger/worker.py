@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 JOB_TIMEOUT = 120
 PLAN_TIMEOUT = 3600
+#: send batches one worker runs at once: two keep every pooled connection busy (one claims or writes
+#: back while the other sends); more only multiply claims and write-backs competing for the CPU
+SEND_BATCHES_AT_ONCE = 2
 SHUTDOWN_GRACE = 20
 INBOUND_GRACE = timedelta(minutes=2)
 IMAP_LOCK_SECONDS = 300
@@ -56,10 +59,11 @@ async def send_batch(ctx: dict[str, Any], outbox_ids: list[int]) -> dict[str, in
     """Deliver a batch of outbox rows over the pooled connections; rows to try again later (a 4xx,
     not yet due, not reached in time) go back on the queue for their own time."""
     s = services(ctx)
-    now = s.clock.now()
-    results = await deliver_many(
-        s.sessions, s.transport, outbox_ids, now, concurrency=s.settings.smtp.connections
-    )
+    async with cast(asyncio.Semaphore, ctx["send_gate"]):
+        now = s.clock.now()
+        results = await deliver_many(
+            s.sessions, s.transport, outbox_ids, now, concurrency=s.settings.smtp.connections
+        )
     later = [
         (outbox_id, now + r.retry_in)
         for outbox_id, r in results.items()
@@ -308,6 +312,7 @@ def build_worker(
     stack = AsyncExitStack()
 
     async def startup(ctx: dict[str, Any]) -> None:
+        ctx["send_gate"] = asyncio.Semaphore(SEND_BATCHES_AT_ONCE)
         ctx["services"] = await stack.enter_async_context(
             open_services(settings, secrets, clock=clock, transport=transport)
         )

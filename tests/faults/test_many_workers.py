@@ -51,11 +51,15 @@ async def test_three_workers_send_one_round_without_a_double_send(
     settings = fault_settings(round_db, redis_proc.url, sink.port)
     assert await enqueue_pending(round_db, redis_proc.url) == ROUND_SIZE
     async with arq_redis(redis_proc.url) as redis:  # and a one-row job for every row, under another id
-        for job_id in await redis.zrange("arq:queue", 0, -1):
+        batches = await redis.zrange("arq:queue", 0, -1, withscores=True)
+        for job_id, _score in batches:
             info = await Job(job_id.decode(), redis).info()
             assert info is not None
             for outbox_id in info.args[0]:
                 await redis.enqueue_job("send_mail", outbox_id, _job_id=f"again:{outbox_id}")
+        # the batches come due a moment after the one-row jobs: every worker takes one-row jobs (a
+        # poll takes at most 20), while the batches claim the same rows under them
+        await redis.zadd("arq:queue", {job_id: score + 500 for job_id, score in batches})
         jobs = await redis.zcard("arq:queue")
     config = write_config(tmp_path, "worker", settings, at=START)
     workers = [children.worker(config, name=f"worker{n}") for n in range(WORKERS)]
