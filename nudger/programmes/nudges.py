@@ -84,7 +84,13 @@ async def _eligible(
     after_id: int = 0,
     limit: int | None = None,
 ) -> list[Person]:
-    """Enrolled, reachable, not dormant people who have no nudge in this round yet, by id."""
+    """Enrolled, reachable, not dormant people who have no nudge in this round yet, by id.
+
+    The status test goes through coalesce() so that SQLite walks people by primary key from
+    `after_id` and stops at `limit`: with the status index it gathered and sorted everyone after
+    `after_id` for every chunk (8 ms a chunk at 5 000 people left, a quadratic round at 100 000).
+    """
+    status = func.coalesce(col(Person.status), "")
     stmt = (
         select(Person)
         .join(Enrolment, col(Enrolment.person_id) == col(Person.id))
@@ -93,8 +99,8 @@ async def _eligible(
         .where(col(Enrolment.dormant_since).is_(None))
         .where(
             or_(
-                col(Person.status) == PersonStatus.ACTIVE,
-                and_(col(Person.status) == PersonStatus.PAUSED, col(Person.paused_until) < now),
+                status == PersonStatus.ACTIVE,
+                and_(status == PersonStatus.PAUSED, col(Person.paused_until) < now),
             )
         )
         .where(or_(col(Person.paused_until).is_(None), col(Person.paused_until) < now))
