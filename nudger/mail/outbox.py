@@ -177,7 +177,9 @@ async def deliver_many(
 
     async def sender() -> None:
         for row in todo:
-            if loop.time() > deadline:
+            # out of time, or the write-back failed (the database is away): send nothing more that
+            # could not be recorded
+            if loop.time() > deadline or recording.done():
                 unreached.append(row)
                 continue
             try:
@@ -203,13 +205,12 @@ async def deliver_many(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(senders_done.wait(), RECORD_EVERY.total_seconds())
 
-    async def send_all() -> None:
-        try:
-            await asyncio.gather(*(sender() for _ in range(max(1, min(concurrency, len(rows))))))
-        finally:
-            senders_done.set()
-
-    await asyncio.gather(send_all(), recorder())
+    recording = asyncio.create_task(recorder())
+    try:
+        await asyncio.gather(*(sender() for _ in range(max(1, min(concurrency, len(rows))))))
+    finally:
+        senders_done.set()
+        await recording  # the last write-back; raises if writing back failed
     if unreached:
         async with transaction(sessions) as session:
             await _hand_back(session, unreached)

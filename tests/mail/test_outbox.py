@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 
@@ -308,3 +309,42 @@ async def test_rows_a_batch_runs_out_of_time_for_go_back_unsent_and_uncounted(
     await t.close()
     assert {r.outcome for r in retried.values()} == {Outcome.SENT}
     assert len(smtp_server.handler.received) == 4
+
+
+#: a SQLite trigger that makes "mark as sent" fail, as a database that went away would
+_REFUSE_SENT = (
+    "CREATE TRIGGER refuse_sent BEFORE UPDATE ON outbox WHEN NEW.status = 'sent' "
+    "BEGIN SELECT RAISE(ABORT, 'the disk is away'); END"
+)
+
+
+async def test_when_sent_mail_cannot_be_recorded_the_batch_stops_sending(
+    sessions: SessionMaker, smtp_server: SmtpServer
+) -> None:
+    """Mail sent but not recorded is sent again later: the batch must not add to it."""
+    from sqlalchemy import text
+
+    ids = [await queue_one(sessions, mail(f"w{i}", f"w{i}@corp.test")) for i in range(40)]
+    async with transaction(sessions) as session:
+        await session.exec(text(_REFUSE_SENT))  # type: ignore[call-overload]
+
+    class SlowTransport:
+        """The real SMTP server, a little slower than the write-back's period."""
+
+        def __init__(self) -> None:
+            self.inner = transport(smtp_server)
+
+        async def send(self, envelope_from: str, to_addr: str, raw: bytes) -> str:
+            await asyncio.sleep(0.01)
+            return await self.inner.send(envelope_from, to_addr, raw)
+
+        async def close(self) -> None:
+            await self.inner.close()
+
+    t = SlowTransport()
+    with pytest.raises(Exception, match="the disk is away"):
+        await deliver_many(sessions, t, ids, NOW, concurrency=1)
+    await asyncio.sleep(0.6)  # long enough for the other 30-odd sends, were anything still sending
+    await t.close()
+    sent = len(smtp_server.handler.received)
+    assert 0 < sent < 10  # it stopped within a write-back or two, not after all 40
