@@ -5,10 +5,9 @@ one claim, sends over the pooled connections, one write-back), so a round for 10
 Redis a thousand jobs, not a hundred thousand. Stored inbound mail is processed in batches too
 (`process_inbound_batch`, up to INBOUND_BATCH rows, keyed `inbound:<first>-<last>:<count>`); the
 listener, which stores one message at a time, wakes one coalesced `process_waiting` job per half
-second instead of one job per message. A send batch queued
-twice (the sweeper, a retry) costs one claim that finds its rows taken: rows are claimed by
-compare-and-set, so a job that runs twice finds its rows already done. If Redis loses everything,
-the sweeper re-enqueues from the database.
+second instead of one job per message. A send batch queued twice (the sweeper, a retry) costs one
+claim that finds its rows taken: rows are claimed by compare-and-set, so a job that runs twice finds
+its rows already done. If Redis loses everything, the sweeper re-enqueues from the database.
 """
 
 from __future__ import annotations
@@ -92,8 +91,8 @@ class ArqQueue:
         bucket = int(asyncio.get_running_loop().time() / WAKE_BUCKET)
         if bucket == self._last_wake:
             return
-        self._last_wake = bucket
         await self._redis.enqueue_job(WAITING_JOB, _defer_by=WAKE_BUCKET)
+        self._last_wake = bucket  # only once it is queued: a failed enqueue is tried again next time
 
 
 def send_batches(

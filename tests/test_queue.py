@@ -54,3 +54,29 @@ async def test_a_round_reaches_redis_as_batches(redis_url: str) -> None:
     finally:
         await pool.flushdb()
         await pool.aclose()
+
+
+@pytest.mark.slow
+async def test_inbound_goes_in_batches_and_single_stores_share_one_wake_up(redis_url: str) -> None:
+    from arq import create_pool
+    from arq.jobs import Job
+
+    from nudger.queue import INBOUND_BATCH, redis_settings
+
+    pool = await create_pool(redis_settings(redis_url))
+    try:
+        await pool.flushdb()
+        queue = ArqQueue(pool, ManualClock(NOW))
+        await queue.process_inbound(list(range(1, INBOUND_BATCH + 51)))  # the poller's batch
+        for inbound_id in range(1000, 1010):  # the listener: one message at a time, in a burst
+            await queue.process_inbound([inbound_id])
+        jobs = [await Job(j.decode(), pool).info() for j in await pool.zrange("arq:queue", 0, -1)]
+        by_function: dict[str, list[object]] = {}
+        for job in jobs:
+            assert job is not None
+            by_function.setdefault(job.function, []).append(job.args)
+        assert sorted(len(args[0]) for args in by_function["process_inbound_batch"]) == [50, INBOUND_BATCH]
+        assert len(by_function["process_waiting"]) <= 2  # one per half-second bucket the burst touched
+    finally:
+        await pool.flushdb()
+        await pool.aclose()
