@@ -8,7 +8,7 @@ unsubscribe token; `_personal` builds it once for nudges, introductions and rela
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -333,23 +333,42 @@ def compose_relay(
     Person-authored, so no Auto-Submitted header (RFC 3834); OOF suppression is still requested.
     """
     text, html = c.render_for(recipient, "relay", author=author_name, body=text_body)
+    mail = _in_circle_thread(
+        c, "relay", outbox_key, member_id, subject, references, now, open_until, HUMAN_RELAY_HEADERS
+    )
     return _personal(
         c,
         recipient,
-        _Mail(
-            kind="relay",
-            key=outbox_key,
-            subject=subject if subject.lower().startswith("re:") else f"Re: {subject}",
-            text=text,
-            html=html,
-            reply_token=c.keys.token(TokenKind.MEMBER, member_id, _closing(open_until, now)),
-            list_name="circles",
-            date=now,
-            headers=HUMAN_RELAY_HEADERS,
-            from_name=f"{author_name} via {c.identity.service_name}",
-            in_reply_to=references[-1] if references else None,
-            references=references,
-        ),
+        replace(mail, text=text, html=html, from_name=f"{author_name} via {c.identity.service_name}"),
+    )
+
+
+def _in_circle_thread(
+    c: Composer,
+    kind: str,
+    key: str,
+    member_id: int,
+    subject: str,
+    references: Sequence[str],
+    now: datetime,
+    open_until: datetime | None,
+    headers: Mapping[str, str],
+) -> _Mail:
+    """What every mail inside a circle's thread shares (relays, the quiet-circle nudge): "Re:" once,
+    threaded under the last reference, replies to the member's own token while the circle is open.
+    The caller fills in the text."""
+    return _Mail(
+        kind=kind,
+        key=key,
+        subject=subject if subject.lower().startswith("re:") else f"Re: {subject}",
+        text="",
+        html="",
+        reply_token=c.keys.token(TokenKind.MEMBER, member_id, _closing(open_until, now)),
+        list_name="circles",
+        date=now,
+        headers=headers,
+        in_reply_to=references[-1] if references else None,
+        references=references,
     )
 
 
@@ -476,29 +495,11 @@ def compose_circle_nudge(
     open_until: datetime | None = None,
 ) -> Outgoing:
     """The one nudge to a quiet circle: "anyone want to pick up <name>'s point?", in its thread."""
-    text, html = c.render_for(
-        recipient,
-        "circle_nudge",
-        author=point_author,
-        point=point,
+    text, html = c.render_for(recipient, "circle_nudge", author=point_author, point=point)
+    mail = _in_circle_thread(
+        c, "circle_nudge", outbox_key, member_id, subject, references, now, open_until, MACHINE_HEADERS
     )
-    return _personal(
-        c,
-        recipient,
-        _Mail(
-            kind="circle_nudge",
-            key=outbox_key,
-            subject=subject if subject.lower().startswith("re:") else f"Re: {subject}",
-            text=text,
-            html=html,
-            reply_token=c.keys.token(TokenKind.MEMBER, member_id, _closing(open_until, now)),
-            list_name="circles",
-            date=now,
-            headers=MACHINE_HEADERS,
-            in_reply_to=references[-1] if references else None,
-            references=references,
-        ),
-    )
+    return _personal(c, recipient, replace(mail, text=text, html=html))
 
 
 def compose_report(
