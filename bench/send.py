@@ -26,7 +26,6 @@ import resource
 import sys
 import tempfile
 import time
-import tracemalloc
 from datetime import UTC, datetime
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
@@ -210,14 +209,6 @@ def _rss_mb() -> int:
     return 0
 
 
-def _sqlite_mb() -> int:
-    import ctypes
-
-    lib = ctypes.CDLL("libsqlite3.so.0")
-    lib.sqlite3_memory_used.restype = ctypes.c_int64
-    return int(lib.sqlite3_memory_used()) // 1_000_000
-
-
 def _worker_process(folder: str, redis_url: str, port: int, connections: int, out: Any) -> None:
     # as `nudger worker` starts: malloc arenas capped, INFO logs (JSON, as in production) to a file
     from nudger.logs import configure_logging
@@ -244,25 +235,15 @@ def _worker_process(folder: str, redis_url: str, port: int, connections: int, ou
 
         async def sample_rss() -> None:
             while True:
-                samples.append(f"{time.time() - started:.0f}s {_rss_mb()} MB sqlite={_sqlite_mb()}")
+                samples.append(f"{time.time() - started:.0f}s {_rss_mb()} MB")
                 await asyncio.sleep(2)
 
         sampler = asyncio.create_task(sample_rss()) if os.environ.get("BENCH_RSS_TRACE") else None
-        tracing = bool(os.environ.get("BENCH_TRACEMALLOC"))
-        if tracing:
-            tracemalloc.start(12)
         await worker.main()
         await worker.close()
         if sampler is not None:
             sampler.cancel()
             print("worker RSS:", "; ".join(samples), file=sys.__stderr__)
-        if tracing:
-            current, peak = tracemalloc.get_traced_memory()
-            print(
-                f"tracemalloc: current {current / 1e6:.1f} MB, peak {peak / 1e6:.1f} MB", file=sys.__stderr__
-            )
-            for stat in tracemalloc.take_snapshot().statistics("traceback")[:8]:
-                print(stat, *stat.traceback.format()[-6:], sep="\n  ", file=sys.__stderr__)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         out.put(
             {
