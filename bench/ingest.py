@@ -544,7 +544,6 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     from tests.services import LD_USER, dovecot_server, require_dovecot
 
     n, batch, conns = args.replies, args.batch_size, args.connections
-    prof = args.profile
     with dovecot_server(require_dovecot()) as server:
         async with local_redis(folder) as redis_url:
             imap_db, smtp_db = folder / "imap.db", folder / "listener.db"
@@ -562,83 +561,100 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 f"set-up: {n} people, round planned, {n} replies appended in {setup_s:.1f}s", file=sys.stderr
             )
 
-            ceiling = max(  # best of two: the first pass also warms Dovecot's caches for everyone
-                [await asyncio.to_thread(imap_ceiling, server, LD_USER, batch) for _ in range(2)],
-                key=lambda r: r["per_second"],
-            )
-            print(f"imap ceiling: {ceiling['per_second']:.0f}/s", file=sys.stderr)
-            await flush_redis(redis_url)
-            ours = await asyncio.to_thread(in_child, _imap_process, raw, f"{prof}imap.txt" if prof else "")
-            imap_per_s = n / (ours["poll_seconds"] + ours["process_seconds"])
-            print(f"imap nudger: {imap_per_s:.0f}/s {ours}", file=sys.stderr)
+            imap = await _imap_run(server, raw, args, redis_url) if args.only in ("", "imap") else None
+            listener = None
+            if args.only in ("", "listener"):
+                raw_smtp = settings_dict(smtp_db, redis_url, server.port, LD_USER, batch)
+                listener = await _listener_run(raw_smtp, args, redis_url, folder / "replies.bin")
+    result: dict[str, Any] = {"bench": "ingest", "replies": n, "batch_size": batch, "connections": conns}
+    if imap is not None:
+        result["imap"] = imap
+    if listener is not None:
+        result["listener"] = listener
+    return result
 
-            # listener: the bare sink first, then nudger listen, each in its own process
-            ctx = multiprocessing.get_context("spawn")
-            sink_port = free_port()
-            sink = ctx.Process(target=_sink_process, args=(sink_port,))
-            sink.start()
-            try:
-                await asyncio.to_thread(_wait_port, sink_port)
-                bare = max(  # best of two (a bare sink's rate varies from run to run)
-                    [await smtp_client(sink_port, folder / "replies.bin", conns) for _ in range(2)],
-                    key=lambda r: r["per_second"],
-                )
-            finally:
-                sink.terminate()
-                sink.join(10)
-            print(f"listener ceiling: {bare['per_second']:.0f}/s", file=sys.stderr)
-            await flush_redis(redis_url)
-            raw_smtp = settings_dict(smtp_db, redis_url, server.port, LD_USER, batch)
-            port = free_port()
-            rss: Any = ctx.Queue()
-            listener = ctx.Process(
-                target=_listener_process,
-                args=(raw_smtp, port, rss, f"{prof}listener.txt" if prof else ""),
-            )
-            listener.start()
-            try:
-                await asyncio.to_thread(_wait_port, port)
-                accepted = await smtp_client(port, folder / "replies.bin", conns)
-            finally:
-                os.kill(listener.pid or 0, signal.SIGTERM)
-                listener_rss = float(await asyncio.to_thread(rss.get, True, 60))
-                listener.join(30)
-            print(f"listener nudger: {accepted['per_second']:.0f}/s", file=sys.stderr)
-            drained = await asyncio.to_thread(
-                in_child, _drain_process, raw_smtp, f"{prof}listener-worker.txt" if prof else ""
-            )
+
+async def _imap_run(
+    server: Any, raw: dict[str, Any], args: argparse.Namespace, redis_url: str
+) -> dict[str, Any]:
+    from tests.services import LD_USER
+
+    n, batch, prof = args.replies, args.batch_size, args.profile
+    ceiling = max(  # best of two: the first pass also warms Dovecot's caches for everyone
+        [await asyncio.to_thread(imap_ceiling, server, LD_USER, batch) for _ in range(2)],
+        key=lambda r: r["per_second"],
+    )
+    print(f"imap ceiling: {ceiling['per_second']:.0f}/s", file=sys.stderr)
+    await flush_redis(redis_url)
+    ours = await asyncio.to_thread(in_child, _imap_process, raw, f"{prof}imap.txt" if prof else "")
+    imap_per_s = n / (ours["poll_seconds"] + ours["process_seconds"])
+    print(f"imap nudger: {imap_per_s:.0f}/s {ours}", file=sys.stderr)
+    return {
+        "ceiling_per_s": round(ceiling["per_second"], 1),
+        "nudger_per_s": round(imap_per_s, 1),
+        "ratio": round(imap_per_s / ceiling["per_second"], 3),
+        "peak_rss_mb": round(ours["peak_rss_mb"], 1),
+        "poll_seconds": round(ours["poll_seconds"], 2),
+        "process_seconds": round(ours["process_seconds"], 2),
+        "ceiling_seconds": round(ceiling["seconds"], 2),
+        "verdicts": ours["verdicts"],
+        "includes": "ceiling: UID FETCH + compat32 parse; nudger: poll (fetch, store raw, enqueue) "
+        "+ worker (parse, classify, trim, route, store the answer)",
+    }
+
+
+async def _listener_run(
+    raw_smtp: dict[str, Any], args: argparse.Namespace, redis_url: str, replies: Path
+) -> dict[str, Any]:
+    n, conns, prof = args.replies, args.connections, args.profile
+    # the bare sink first, then nudger listen, each in its own process
+    ctx = multiprocessing.get_context("spawn")
+    sink_port = free_port()
+    sink = ctx.Process(target=_sink_process, args=(sink_port,))
+    sink.start()
+    try:
+        await asyncio.to_thread(_wait_port, sink_port)
+        bare = max(  # best of two (a bare sink's rate varies from run to run)
+            [await smtp_client(sink_port, replies, conns) for _ in range(2)],
+            key=lambda r: r["per_second"],
+        )
+    finally:
+        sink.terminate()
+        sink.join(10)
+    print(f"listener ceiling: {bare['per_second']:.0f}/s", file=sys.stderr)
+    await flush_redis(redis_url)
+    port = free_port()
+    rss: Any = ctx.Queue()
+    listener = ctx.Process(
+        target=_listener_process,
+        args=(raw_smtp, port, rss, f"{prof}listener.txt" if prof else ""),
+    )
+    listener.start()
+    try:
+        await asyncio.to_thread(_wait_port, port)
+        accepted = await smtp_client(port, replies, conns)
+    finally:
+        os.kill(listener.pid or 0, signal.SIGTERM)
+        listener_rss = float(await asyncio.to_thread(rss.get, True, 60))
+        listener.join(30)
+    print(f"listener nudger: {accepted['per_second']:.0f}/s", file=sys.stderr)
+    drained = await asyncio.to_thread(
+        in_child, _drain_process, raw_smtp, f"{prof}listener-worker.txt" if prof else ""
+    )
     processed_per_s = n / (accepted["seconds"] + drained["seconds"])
     return {
-        "bench": "ingest",
-        "replies": n,
-        "batch_size": batch,
-        "connections": conns,
-        "imap": {
-            "ceiling_per_s": round(ceiling["per_second"], 1),
-            "nudger_per_s": round(imap_per_s, 1),
-            "ratio": round(imap_per_s / ceiling["per_second"], 3),
-            "peak_rss_mb": round(ours["peak_rss_mb"], 1),
-            "poll_seconds": round(ours["poll_seconds"], 2),
-            "process_seconds": round(ours["process_seconds"], 2),
-            "ceiling_seconds": round(ceiling["seconds"], 2),
-            "verdicts": ours["verdicts"],
-            "includes": "ceiling: UID FETCH + compat32 parse; nudger: poll (fetch, store raw, enqueue) "
-            "+ worker (parse, classify, trim, route, store the answer)",
-        },
-        "listener": {
-            "ceiling_per_s": round(bare["per_second"], 1),
-            "nudger_per_s": round(accepted["per_second"], 1),
-            "ratio": round(accepted["per_second"] / bare["per_second"], 3),
-            "peak_rss_mb": round(listener_rss, 1),
-            "processed_per_s": round(processed_per_s, 1),
-            "processed_ratio": round(processed_per_s / bare["per_second"], 3),
-            "smtp_seconds": round(accepted["seconds"], 2),
-            "process_seconds": round(drained["seconds"], 2),
-            "worker_peak_rss_mb": round(drained["peak_rss_mb"], 1),
-            "verdicts": drained["verdicts"],
-            "includes": "ceiling: SMTP to a bare aiosmtpd sink; nudger_per_s: SMTP to nudger listen, "
-            "250 = stored raw + enqueued; processed_per_s: that plus the worker processing every reply",
-        },
+        "ceiling_per_s": round(bare["per_second"], 1),
+        "nudger_per_s": round(accepted["per_second"], 1),
+        "ratio": round(accepted["per_second"] / bare["per_second"], 3),
+        "peak_rss_mb": round(listener_rss, 1),
+        "processed_per_s": round(processed_per_s, 1),
+        "processed_ratio": round(processed_per_s / bare["per_second"], 3),
+        "smtp_seconds": round(accepted["seconds"], 2),
+        "process_seconds": round(drained["seconds"], 2),
+        "worker_peak_rss_mb": round(drained["peak_rss_mb"], 1),
+        "verdicts": drained["verdicts"],
+        "includes": "ceiling: SMTP to a bare aiosmtpd sink; nudger_per_s: SMTP to nudger listen, "
+        "250 = stored raw + enqueued; processed_per_s: that plus the worker processing every reply",
     }
 
 
@@ -649,6 +665,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=4, help="SMTP client connections")
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     parser.add_argument("--profile", default="", help="write pyinstrument profiles to PREFIX{imap,...}.txt")
+    parser.add_argument("--only", choices=["imap", "listener"], default="", help="run one half only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="nudger-bench-ingest.") as tmp:
         result = asyncio.run(run(args, Path(tmp)))
