@@ -336,7 +336,7 @@ def imap_ceiling(server: Any, user: str, batch: int) -> dict[str, float]:
     """UID SEARCH, then FETCH BODY.PEEK[] in batches and a compat32 parse of each: nothing stored."""
     from tests.services import imap_connect
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     parsed = 0
     with imap_connect(server, user, timeout=60) as client:
         client.select_folder(MAILBOX)
@@ -346,8 +346,8 @@ def imap_ceiling(server: Any, user: str, batch: int) -> dict[str, float]:
             for data in response.values():
                 msg = message_from_bytes(data[b"BODY[]"], policy=compat32)
                 parsed += msg.get("Message-ID") is not None
-    elapsed = time.perf_counter() - t0
-    return {"seconds": elapsed, "per_second": parsed / elapsed, "messages": parsed}
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"seconds": elapsed, "per_second": parsed / elapsed, "messages": parsed, "cpu_seconds": cpu}
 
 
 async def _verdicts(settings: Settings) -> dict[str, int]:
@@ -370,8 +370,7 @@ async def _drain(settings: Settings) -> float:
         burst=True,
         crons=False,
         clock=ManualClock(PROCESS_AT),
-        handle_signals=False,
-        poll_delay=0.01,
+        handle_signals=False,  # poll_delay: the deployed default (`nudger worker`), 50 ms
     )
     t0 = time.perf_counter()
     try:
@@ -391,14 +390,18 @@ async def _nudger_imap(raw_settings: dict[str, Any], profile: str) -> dict[str, 
     settings = load(raw_settings)
     profiler = _profiler(profile)
     async with open_services(settings, make_secrets(), clock=ManualClock(PROCESS_AT)) as s:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         stored = await poll_imap(s)
-        poll_s = time.perf_counter() - t0
+        poll_s, poll_cpu = time.perf_counter() - t0, time.process_time() - c0
+    c1 = time.process_time()
     process_s = await _drain(settings)
+    process_cpu = time.process_time() - c1
     _stop_profiler(profiler, profile)
     return {
         "poll_seconds": poll_s,
         "process_seconds": process_s,
+        "poll_cpu_seconds": poll_cpu,
+        "process_cpu_seconds": process_cpu,
         "stored": stored,
         "verdicts": await _verdicts(settings),
         "peak_rss_mb": _peak_rss_mb(),
@@ -433,6 +436,8 @@ def _stop_profiler(profiler: Any, path: str) -> None:
         profiler.stop()
         Path(path).write_text(profiler.output_text(unicode=True, color=False, show_all=False))
         Path(path).with_suffix(".html").write_text(profiler.output_html())
+        if profiler.last_session is not None:  # re-render: pyinstrument --load PATH.pyisession
+            profiler.last_session.save(str(Path(path).with_suffix(".pyisession")))
 
 
 # --------------------------------------------------------------------------------------- listener
@@ -597,6 +602,9 @@ async def _imap_run(
         "poll_seconds": round(ours["poll_seconds"], 2),
         "process_seconds": round(ours["process_seconds"], 2),
         "ceiling_seconds": round(ceiling["seconds"], 2),
+        "ceiling_cpu_ms_per_reply": round(1000 * ceiling["cpu_seconds"] / n, 3),
+        "poll_cpu_ms_per_reply": round(1000 * ours["poll_cpu_seconds"] / n, 3),
+        "process_cpu_ms_per_reply": round(1000 * ours["process_cpu_seconds"] / n, 3),
         "verdicts": ours["verdicts"],
         "includes": "ceiling: UID FETCH + compat32 parse; nudger: poll (fetch, store raw, enqueue) "
         "+ worker (parse, classify, trim, route, store the answer)",
