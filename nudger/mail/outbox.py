@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select as sa_select
 from sqlalchemy import update
@@ -238,6 +239,7 @@ async def _claim_many(
                 .where(col(Outbox.next_attempt_at) <= now)
                 .values(status=OutboxStatus.SENDING, attempts=col(Outbox.attempts) + 1, claimed_at=now)
                 .returning(col(Outbox.id))
+                .execution_options(**_BULK)
             )
         )
         .scalars()
@@ -301,12 +303,15 @@ async def _claim_many(
             update(Outbox)
             .where(col(Outbox.id).in_([r.id for r in skipped]))
             .values(status=OutboxStatus.SKIPPED, last_error=reason)
+            .execution_options(**_BULK)
         )
         await _mark_nudges(session, [(r.kind, r.nudge_id) for r in skipped], NudgeStatus.SKIPPED, now)
     return rows
 
 
 _ANSWERED = (NudgeStatus.REPLIED, NudgeStatus.SKIPPED)
+#: bulk UPDATEs by id: no loaded objects to keep in step, so skip the ORM's per-statement evaluator
+_BULK: dict[str, Any] = {"synchronize_session": False}
 
 
 async def _record_sent(session: AsyncSession, rows: Sequence[_Claimed], now: datetime) -> None:
@@ -316,6 +321,7 @@ async def _record_sent(session: AsyncSession, rows: Sequence[_Claimed], now: dat
         update(Outbox)
         .where(col(Outbox.id).in_([r.id for r in rows]))
         .values(status=OutboxStatus.SENT, sent_at=now, last_error="")
+        .execution_options(**_BULK)
     )
     await _mark_nudges(session, [(r.kind, r.nudge_id) for r in rows], NudgeStatus.SENT, now)
 
@@ -328,6 +334,7 @@ async def _hand_back(session: AsyncSession, rows: Sequence[_Claimed]) -> None:
             .where(col(Outbox.id).in_([r.id for r in rows]))
             .where(col(Outbox.status) == OutboxStatus.SENDING)
             .values(status=OutboxStatus.PENDING, attempts=col(Outbox.attempts) - 1)
+            .execution_options(**_BULK)
         )
 
 
@@ -347,6 +354,7 @@ async def _mark_nudges(
         .where(col(Nudge.id).in_(ids))
         .where(col(Nudge.status) == NudgeStatus.PLANNED)
         .values(**values)
+        .execution_options(**_BULK)
     )
 
 
