@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
@@ -89,6 +90,7 @@ class Outgoing:
     nudge_id: int | None = None  # the nudge this mail asks or reminds about
 
 
+@functools.lru_cache(maxsize=1024)  # planning asks for a nudge's id, then composing it again
 def make_message_id(key: str, domain: str, salt: bytes = b"") -> str:
     """A Message-ID derived from the outbox idempotency key: fixed at enqueue, identical on retry.
 
@@ -214,7 +216,7 @@ def _qp(body: str) -> bytes:
     if not body.endswith("\n"):
         body += "\n"
     lines = binascii.b2a_qp(body.encode("utf-8"), istext=True).split(b"\n")
-    if any(len(line) > _QP_LINE for line in lines):
+    if max(map(len, lines)) > _QP_LINE:
         lines = [piece for line in lines for piece in _rewrap(line)]
     return b"\r\n".join(lines)
 

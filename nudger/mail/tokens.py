@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -58,6 +59,7 @@ def _days(expires: date) -> int:
     return min(max((expires - EPOCH).days, 0), 2**16 - 1)
 
 
+@functools.lru_cache(maxsize=1024)  # a mail asks for the same person's token more than once
 def make_token(key: bytes, kind: TokenKind, ident: int, expires: date = NEVER) -> str:
     if not 0 <= ident <= MAX_ID:
         raise ValueError(f"token id out of range: {ident}")
