@@ -24,6 +24,7 @@ from nudger.mail.message import (
     list_headers,
     make_message_id,
 )
+from nudger.mail.slots import slot_renderer
 from nudger.mail.tokens import TokenKind
 
 #: how long each kind of address keeps working (an expired one still earns a polite "closed" notice)
@@ -76,7 +77,10 @@ class Composer:
         """`render` with what every personal mail's templates need: the first name and the footer's
         manage/unsubscribe link."""
         context.setdefault("first_name", first_name(recipient.name))
-        return self.render(name, unsubscribe_url=self.unsubscribe_url(recipient.person_id), **context)
+        context["unsubscribe_url"] = self.unsubscribe_url(recipient.person_id)
+        context.setdefault("service", self.identity.service_name)
+        # a round's nudges differ only in these two: rendered once per round and timezone, then filled
+        return slot_renderer(self.env).render(name, context, self._render)
 
     def render(self, name: str, **context: object) -> tuple[str, str]:
         """(text, html) from `<name>.txt.j2` and `<name>.html.j2`.
@@ -85,8 +89,11 @@ class Composer:
         needs it, so a template that includes the footer cannot be rendered without it.
         """
         context.setdefault("service", self.identity.service_name)
-        text = self.env.get_template(f"{name}.txt.j2").render(**context)
-        html = self.env.get_template(f"{name}.html.j2").render(**context)
+        return self._render(name, context)
+
+    def _render(self, name: str, context: Mapping[str, object]) -> tuple[str, str]:
+        text = self.env.get_template(f"{name}.txt.j2").render(context)
+        html = self.env.get_template(f"{name}.html.j2").render(context)
         return text, html
 
 
