@@ -14,6 +14,7 @@ Our own defect names:
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ _SIMPLE_ADDRESS_RE = re.compile(  # the fast path of `_addresses`: one plain mai
     rf"(?:([A-Za-z0-9_'+-]+(?: [A-Za-z0-9_'+-]+)*) <({_SIMPLE_ADDR})>|<({_SIMPLE_ADDR})>|({_SIMPLE_ADDR}))"
 )
 _STATUS_RE = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
+_HEADER_FIELD_RE = re.compile(r"[\041-\071\073-\176]+:")  # a field name (no space, no colon) and ":"
 _DSN_FIELD_RE = re.compile(r"([A-Za-z][A-Za-z0-9-]{0,60})[ \t]*:[ \t]*(.*)")
 
 
@@ -531,8 +533,107 @@ def _empty(raw: bytes, defects: tuple[str, ...]) -> ParsedMessage:
     )
 
 
+# --------------------------------------------------------------------------------------------- fast path
+
+
+def _fast_headers(msg: Message, lines: list[str], start: int, nl: str, marks: tuple[str, str]) -> int | None:
+    """Header fields from lines[start] up to the blank line, set on `msg` as compat32's feedparser sets
+    them; the index of the line after the blank one. None where the feedparser would record a defect
+    or stop early: a line that is not a field or a continuation, a first line that is a continuation,
+    no blank line, a boundary line before the blank one."""
+    last = len(lines) - 1  # lines[last] had no line end: the feedparser never sees the blank line there
+    source: list[str] = []
+    while True:
+        if start >= last:
+            return None
+        line = lines[start]
+        if not line:
+            break
+        if line[0] in " \t":
+            if not source:
+                return None
+        else:
+            if _HEADER_FIELD_RE.match(line) is None or line.rstrip(" \t") in marks:
+                return None
+            if source:
+                msg.set_raw(*compat32.header_source_parse(source))
+                source = []
+        source.append(line + nl)
+        start += 1
+    if source:
+        msg.set_raw(*compat32.header_source_parse(source))
+    return start + 1
+
+
+def _fast_tree(raw: bytes) -> Message | None:
+    """The tree `BytesParser(policy=compat32)` builds, built without it for the common shapes; None for
+    anything else (the caller then runs the stdlib parser).
+
+    Handled: one newline convention throughout (CRLF or LF), headers that are plain fields, and either
+    a single body part or one level of multipart (not digest) whose parts are single parts, with its
+    start and close boundaries, no repeated boundary lines, and a valid transfer encoding. Each part's
+    fields and payload are what the feedparser gives (the newline before a boundary belongs to the
+    boundary); nothing in these shapes makes the feedparser record a defect. Nested multiparts,
+    message/* parts and every irregularity go to the stdlib parser. The property test in
+    tests/inbound/test_parse_fast.py holds this to the feedparser's trees.
+    """
+    text = raw.decode("ascii", "surrogateescape")  # as BytesParser decodes
+    crlf = text.count("\r\n")
+    if crlf:
+        if text.count("\r") != crlf or text.count("\n") != crlf:
+            return None
+        nl = "\r\n"
+    elif "\r" in text:
+        return None
+    else:
+        nl = "\n"
+    lines = text.split(nl)
+    msg = Message()
+    body = _fast_headers(msg, lines, 0, nl, ("", ""))
+    if body is None:
+        return None
+    maintype = msg.get_content_maintype()
+    if maintype == "message":
+        return None
+    if maintype != "multipart":
+        msg.set_payload(nl.join(lines[body:]))
+        return msg
+    boundary = msg.get_boundary()
+    cte = str(msg.get("content-transfer-encoding", "8bit")).lower()
+    if boundary is None or msg.get_content_subtype() == "digest" or cte not in ("7bit", "8bit", "binary"):
+        return None
+    separator = "--" + boundary
+    marks = (separator, separator + "--")
+    bounds = [i for i in range(body, len(lines)) if lines[i].rstrip(" \t") in marks]
+    if len(bounds) < 2 or lines[bounds[0]].rstrip(" \t") != separator:
+        return None
+    for start, end in itertools.pairwise(bounds):
+        if end == start + 1:  # a repeated boundary line: the feedparser skips it
+            return None
+        part = Message()
+        payload = _fast_headers(part, lines, start + 1, nl, marks)
+        if payload is None or payload > end or part.get_content_maintype() in ("multipart", "message"):
+            return None
+        part.set_payload(nl.join(lines[payload:end]))
+        msg.attach(part)
+        if lines[end].rstrip(" \t") != separator:  # the close boundary: the rest is the epilogue
+            return msg
+    return None
+
+
+def _message_tree(raw: bytes) -> Message:
+    try:
+        tree = _fast_tree(raw)
+    except Exception:  # never: but the stdlib parser is the answer to anything unexpected
+        tree = None
+    return tree if tree is not None else BytesParser(policy=compat32).parsebytes(raw)
+
+
 def _parse(raw: bytes) -> ParsedMessage:
-    msg = BytesParser(policy=compat32).parsebytes(raw)
+    return _parse_tree(raw, _message_tree(raw))
+
+
+def _parse_tree(raw: bytes, msg: Message) -> ParsedMessage:
     defects: list[str] = []
     headers = _raw_headers(msg, defects)
     acc = _Walk()
