@@ -36,7 +36,7 @@ from nudger.store.models import (
     Person,
     PersonStatus,
 )
-from nudger.store.queries import core, insert_ignore_returning
+from nudger.store.queries import core, id_in, insert_ignore_returning
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ async def _claim_many(
         (
             await session.exec(
                 update(Outbox)
-                .where(col(Outbox.id).in_(ids))
+                .where(id_in(session, col(Outbox.id), ids))
                 .where(col(Outbox.status) == OutboxStatus.PENDING)
                 .where(col(Outbox.next_attempt_at) <= now)
                 .values(status=OutboxStatus.SENDING, attempts=col(Outbox.attempts) + 1, claimed_at=now)
@@ -248,7 +248,7 @@ async def _claim_many(
     if len(claimed) < len(set(ids)):
         others = await session.exec(
             select(Outbox.id, Outbox.status, Outbox.next_attempt_at).where(
-                col(Outbox.id).in_([i for i in ids if i not in claimed])
+                id_in(session, col(Outbox.id), [i for i in ids if i not in claimed])
             )
         )
         for other_id, status, when in others.all():
@@ -279,7 +279,7 @@ async def _claim_many(
         .select_from(Outbox)
         .outerjoin(Person, col(Person.id) == col(Outbox.person_id))
         .outerjoin(Nudge, col(Nudge.id) == col(Outbox.nudge_id))
-        .where(col(Outbox.id).in_(claimed))
+        .where(id_in(session, col(Outbox.id), claimed))
         .order_by(col(Outbox.id)),
     )
     rows: list[_Claimed] = []
@@ -301,7 +301,7 @@ async def _claim_many(
     for reason, skipped in blocked.items():
         await session.exec(
             update(Outbox)
-            .where(col(Outbox.id).in_([r.id for r in skipped]))
+            .where(id_in(session, col(Outbox.id), [r.id for r in skipped]))
             .values(status=OutboxStatus.SKIPPED, last_error=reason)
             .execution_options(**_BULK)
         )
@@ -319,7 +319,7 @@ async def _record_sent(session: AsyncSession, rows: Sequence[_Claimed], now: dat
         return
     await session.exec(
         update(Outbox)
-        .where(col(Outbox.id).in_([r.id for r in rows]))
+        .where(id_in(session, col(Outbox.id), [r.id for r in rows]))
         .values(status=OutboxStatus.SENT, sent_at=now, last_error="")
         .execution_options(**_BULK)
     )
@@ -331,7 +331,7 @@ async def _hand_back(session: AsyncSession, rows: Sequence[_Claimed]) -> None:
     if rows:
         await session.exec(
             update(Outbox)
-            .where(col(Outbox.id).in_([r.id for r in rows]))
+            .where(id_in(session, col(Outbox.id), [r.id for r in rows]))
             .where(col(Outbox.status) == OutboxStatus.SENDING)
             .values(status=OutboxStatus.PENDING, attempts=col(Outbox.attempts) - 1)
             .execution_options(**_BULK)
@@ -351,7 +351,7 @@ async def _mark_nudges(
         values["sent_at"] = now
     await session.exec(
         update(Nudge)
-        .where(col(Nudge.id).in_(ids))
+        .where(id_in(session, col(Nudge.id), ids))
         .where(col(Nudge.status) == NudgeStatus.PLANNED)
         .values(**values)
         .execution_options(**_BULK)
