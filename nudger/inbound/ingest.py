@@ -19,9 +19,10 @@ import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -100,6 +101,8 @@ class _Later:
     """Writes that can wait for the end of the transaction, to be made for many messages at once."""
 
     wakes: list[tuple[int, str]] = field(default_factory=list)  # (person id, programme) that answered
+    #: answers to insert (rows of the reply table); written before anything else may read replies
+    replies: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -285,7 +288,9 @@ def _read(deps: IngestDeps, inbound_id: int, raw: bytes, released: bool, now: da
     """Parse one message and read the signed tokens in its recipients (pure)."""
     msg = parse_message(raw)
     identity = deps.composer.identity
-    tokens = find_tokens([*msg.delivered_to, *msg.to, *msg.cc], identity, deps.composer.keys)
+    # each address once (Delivered-To usually repeats To): a token's signature is checked once
+    addresses = dict.fromkeys([*msg.delivered_to, *msg.to, *msg.cc])
+    tokens = find_tokens(addresses, identity, deps.composer.keys)
     return _Parsed(inbound_id, released, msg, tokens, now)
 
 
@@ -357,9 +362,20 @@ async def _process_chunk(
     }
 
 
+async def _write_replies(session: AsyncSession, later: _Later) -> None:
+    """Insert the answers decided so far (one executemany). Called before any statement that might
+    read or change replies, so deferring them changes no outcome; a duplicate (a concurrent run of the
+    same message) fails here with IntegrityError, as the ORM's flush would."""
+    if later.replies:
+        await (await session.connection()).execute(insert(table_of(Reply)), later.replies)
+        later.replies.clear()
+
+
 async def _write_later(session: AsyncSession, later: _Later) -> None:
-    """The deferred writes, one statement each (executemany): `programmes.silence.wake` for everyone
-    who answered (their silence counts from zero; a dormant enrolment is asked again)."""
+    """The deferred writes, one statement each (executemany): the answers, then
+    `programmes.silence.wake` for everyone who answered (their silence counts from zero; a dormant
+    enrolment is asked again)."""
+    await _write_replies(session, later)
     if later.wakes:
         table = table_of(Enrolment)
         await (await session.connection()).execute(
@@ -435,6 +451,8 @@ async def _process_one(
 
 async def _decide(session: AsyncSession, deps: IngestDeps, m: _Message) -> Outcome:
     understood = m.understood
+    if not (understood.kind == MessageKind.REPLY and m.tokens and m.tokens[0].kind == TokenKind.NUDGE):
+        await _write_replies(session, m.later)  # only a plain answer to a nudge leaves them waiting
     kind = understood.kind
     if kind == MessageKind.BOUNCE:
         return await _bounce(session, m)
@@ -576,14 +594,16 @@ async def _encrypted(session: AsyncSession, deps: IngestDeps, m: _Message) -> Ou
 
 async def _route(session: AsyncSession, deps: IngestDeps, m: _Message) -> Outcome:
     for token in m.tokens:
+        if token.kind == TokenKind.NUDGE:
+            nudge = await session.get(Nudge, token.id)
+            if nudge is not None:
+                return await _to_nudge(session, deps, m, nudge, token)
+            continue
+        await _write_replies(session, m.later)  # the paths below may read or change replies
         if token.kind == TokenKind.UNSUBSCRIBE:  # honoured even when old: never fail an opt-out
             person = await session.get(Person, token.id)
             if person is not None:
                 return await _unsubscribe(session, deps, m, person, token)
-        elif token.kind == TokenKind.NUDGE:
-            nudge = await session.get(Nudge, token.id)
-            if nudge is not None:
-                return await _to_nudge(session, deps, m, nudge, token)
         elif token.kind == TokenKind.MEMBER:
             member = await session.get(Member, token.id)
             if member is not None:
@@ -592,6 +612,7 @@ async def _route(session: AsyncSession, deps: IngestDeps, m: _Message) -> Outcom
             person = await session.get(Person, token.id)
             if person is not None:
                 return await _to_invitation(session, deps, m, person)
+    await _write_replies(session, m.later)
     nudge = await _nudge_by_thread(session, m.msg)
     if nudge is not None:
         return await _to_nudge(session, deps, m, nudge, None)
@@ -660,6 +681,7 @@ async def _to_nudge(
     if person is None or rnd is None:
         return Outcome("unrouted", "the nudge's person or round no longer exists")
     if not _owns(m, person):
+        await _write_replies(session, m.later)
         return await _not_owner(session, deps, m, person, "reply")
     # re-read with the round's question, so an answer that repeats it loses the repetition
     u = understand(
@@ -669,6 +691,9 @@ async def _to_nudge(
         question=rnd.question,
         verdict=m.understood.verdict,
     )
+    plain = u.kind not in (MessageKind.COMMAND, MessageKind.EMPTY) and rnd.grouped_at is None
+    if not plain or (token is not None and token.expired(m.today)):
+        await _write_replies(session, m.later)  # what follows may read or change replies
     if u.kind == MessageKind.COMMAND and u.command is not None:
         return await _command(session, deps, m, person, nudge, u.command)
     if u.kind == MessageKind.EMPTY:
@@ -681,29 +706,32 @@ async def _to_nudge(
         )
     sharing = _sharing(u, person)
     quote_ok, text = split_quote_consent(u.visible_text, m.msg.subject)  # "quote ok": may be quoted, unnamed
-    reply = Reply(
-        nudge_id=nudge.id or 0,
-        person_id=person.id or 0,
-        inbound_id=m.inbound_id,
-        text=text,
-        quote_ok=quote_ok,
-        elided=u.elided_text[:MAX_ELIDED_CHARS],
-        sharing=sharing,
-        created_at=m.now,
-    )
-    session.add(reply)
+    reply = {
+        "nudge_id": nudge.id or 0,
+        "person_id": person.id or 0,
+        "inbound_id": m.inbound_id,
+        "text": text,
+        "quote_ok": quote_ok,
+        "elided": u.elided_text[:MAX_ELIDED_CHARS],
+        "sharing": sharing,
+        "created_at": m.now,
+    }
     if nudge.status != NudgeStatus.REPLIED:
         nudge.status = NudgeStatus.REPLIED
         nudge.replied_at = m.now
     m.later.wakes.append((person.id or 0, rnd.programme))  # wake(), with the batch's others
     joined: list[Outgoing] = []
     late = ""
-    if rnd.grouped_at is not None:
+    if plain:  # the common case: inserted with the batch's other answers (`_write_replies`)
+        m.later.replies.append(reply)
+    else:  # the round was grouped already (commands and empty answers returned above)
+        stored = Reply.model_validate(reply)
+        session.add(stored)
         late = " (after the round was grouped)"
         if sharing == Sharing.PEERS:  # a late answer joins a circle rather than being left alone
             await session.flush()
             programme = deps.programmes.get(rnd.programme)
-            joined = await join_late(session, rnd, person, reply, programme, deps.composer, m.now)
+            joined = await join_late(session, rnd, person, stored, programme, deps.composer, m.now)
             late += ": joined a circle" if joined else ""
     return Outcome(
         "reply", f"answer to round {rnd.programme} {rnd.period}, {sharing}{late}", person.id, joined
