@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -41,7 +42,7 @@ from nudger.programmes.schedule import (
 from nudger.queue import Queue
 from nudger.store.db import SessionMaker, transaction
 from nudger.store.models import Enrolment, Nudge, NudgeStatus, Outbox, Person, PersonStatus, Reply, Round
-from nudger.store.queries import insert_ignore, insert_ignore_returning
+from nudger.store.queries import core, insert_ignore, insert_ignore_returning
 
 log = logging.getLogger(__name__)
 BATCH = 200
@@ -75,6 +76,17 @@ class PlannedEmail:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Eligible:
+    """What planning needs of a person (plain values: a round for 100 000 people loads no ORM objects)."""
+
+    id: int
+    email: str
+    name: str
+    timezone: str
+    location: str
+
+
 async def _eligible(
     session: AsyncSession,
     programme: str,
@@ -83,7 +95,7 @@ async def _eligible(
     *,
     after_id: int = 0,
     limit: int | None = None,
-) -> list[Person]:
+) -> list[Eligible]:
     """Enrolled, reachable, not dormant people who have no nudge in this round yet, by id.
 
     The status test goes through coalesce() so that SQLite walks people by primary key from
@@ -92,7 +104,9 @@ async def _eligible(
     """
     status = func.coalesce(col(Person.status), "")
     stmt = (
-        select(Person)
+        sa_select(
+            col(Person.id), col(Person.email), col(Person.name), col(Person.timezone), col(Person.location)
+        )
         .join(Enrolment, col(Enrolment.person_id) == col(Person.id))
         .where(col(Enrolment.programme) == programme)
         .where(col(Enrolment.left_at).is_(None))
@@ -114,7 +128,7 @@ async def _eligible(
             col(Nudge.round_id) == round_id, col(Nudge.person_id) == col(Person.id)
         )
         stmt = stmt.where(~already.exists())
-    return list((await session.exec(stmt)).all())
+    return [Eligible(*tuple(row)) for row in (await core(session, stmt)).all()]
 
 
 async def _history(session: AsyncSession, programme: str, before: str) -> list[str]:
@@ -136,10 +150,10 @@ async def _round_seq(session: AsyncSession, programme: str, period: str) -> int:
 
 
 async def _days_taken(
-    session: AsyncSession, people: Sequence[Person], around: datetime
+    session: AsyncSession, people: Sequence[Eligible], around: datetime
 ) -> dict[int, set[date]]:
     """Local dates on which each person already has a nudge (any programme), near `around`."""
-    ids = [p.id for p in people if p.id is not None]
+    ids = [p.id for p in people]
     zones = {p.id: p.timezone for p in people}
     rows = await session.exec(
         select(Nudge.person_id, Nudge.due_at)
@@ -156,7 +170,7 @@ async def _days_taken(
 def _one_a_day(
     prog: Programme,
     sends: Sequence[PlannedSend],
-    people: dict[int, Person],
+    people: dict[int, Eligible],
     taken: dict[int, set[date]],
     closes_at: datetime,
 ) -> list[PlannedSend]:
@@ -186,18 +200,18 @@ async def _plan(
     prog: Programme,
     period: str,
     existing: Round | None,
-    people: Sequence[Person],
+    people: Sequence[Eligible],
     now: datetime,
 ) -> RoundPlan | None:
     seq = existing.seq if existing else await _round_seq(session, prog.key, period)
     history = await _history(session, prog.key, period)
-    slots = [Slot(p.id or 0, p.timezone, p.location) for p in people]
+    slots = [Slot(p.id, p.timezone, p.location) for p in people]
     plan = plan_round(prog, period, seq, slots, now, history)
     if plan is None:
         return None
     if existing is not None:
         plan = replace(plan, question=existing.question, theme=existing.theme)
-    by_id = {p.id or 0: p for p in people}
+    by_id = {p.id: p for p in people}
     if plan.sends:
         taken = await _days_taken(session, people, plan.opens_at)
         plan = replace(plan, sends=tuple(_one_a_day(prog, plan.sends, by_id, taken, plan.closes_at)))
@@ -247,7 +261,7 @@ async def _plan_period(
         created += len(sends)
         if len(people) < BATCH:
             break
-        after_id = people[-1].id or 0
+        after_id = people[-1].id
     if created:
         log.info("planned %s nudges for %s %s", created, prog.key, period)
     return created
@@ -279,7 +293,7 @@ async def _write_nudges(
     rnd: Round,
     prog: Programme,
     sends: Sequence[PlannedSend],
-    people: dict[int | None, Person],
+    people: dict[int, Eligible],
     composer: Composer,
     now: datetime,
 ) -> list[tuple[int, datetime]]:
