@@ -7,6 +7,7 @@ in as a mapping so tests never touch `os.environ`.
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 import zoneinfo
@@ -430,7 +431,7 @@ class Programme(_Model):
         asked = self.question(text)
         return asked.for_circle() if asked else text
 
-    @property
+    @functools.cached_property  # asked once per nudge planned
     def working_day_indexes(self) -> frozenset[int]:
         return frozenset(_WEEKDAYS.index(d) for d in self.working_days)
 
