@@ -412,8 +412,13 @@ async def score_bounce(
         )
 
 
+#: rows the sweeper hands back per pass (once a minute): a round of 100 000 whose jobs Redis lost is
+#: queued again within five passes, in send batches
+STALE_PER_PASS = 20_000
+
+
 async def stale_work(
-    session: AsyncSession, now: datetime, *, limit: int = 1000
+    session: AsyncSession, now: datetime, *, limit: int = STALE_PER_PASS
 ) -> list[tuple[int, datetime]]:
     """Rows a lost job left behind: due `pending` rows, and `sending` rows claimed long ago (reset)."""
     await session.exec(
