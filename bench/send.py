@@ -10,6 +10,9 @@ Timed from the worker's start to the sink's last message; the sink counts what a
 Ceiling: raw aiosmtplib, the same number of connections, the same sink, a message of the same size
 (a real rendered nudge), no nudger code: what the wire and the client library can do here, now.
 
+`--postgres URL` runs nudger on a fresh database on that PostgreSQL instead of SQLite (with
+`--workers 2`: two worker processes sharing it).
+
 Prints messages/s for both, their ratio, time to first email (worker start → first message at the
 sink), and the worker's peak memory (its own process's max RSS). BENCH_RSS_TRACE=1 also prints the
 worker's RSS every 2 s and the sink's rate every 10 s; BENCH_PYSPY=PREFIX has py-spy sample each
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -30,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
@@ -122,6 +127,26 @@ async def ceiling(port: int, raw: bytes, count: int, connections: int) -> float:
 # -------------------------------------------------------------------------------------------- nudger
 
 
+_DB_ENV = "NUDGER_BENCH_DATABASE_URL"
+
+
+@contextlib.contextmanager
+def fresh_postgres(admin_url: str) -> Iterator[str]:
+    """A new, empty database on the PostgreSQL at `admin_url` for this run (dropped afterwards)."""
+    from sqlalchemy.engine import make_url
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.services import _pg_run
+
+    admin = make_url(admin_url).set(drivername="postgresql+asyncpg")
+    name = f"nudger_bench_{os.getpid()}"
+    _pg_run(admin, f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        _pg_run(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _settings(folder: Path, redis_url: str, port: int, connections: int) -> Any:
     from nudger.config import parse_settings
 
@@ -132,7 +157,8 @@ def _settings(folder: Path, redis_url: str, port: int, connections: int) -> Any:
                 "reply_domain": "reply.bench.test",
                 "base_url": "https://nudger.bench.test",
             },
-            "database": {"url": f"sqlite+aiosqlite:///{folder / 'bench.db'}"},
+            # --postgres: the parent made a fresh database and names it here for every process
+            "database": {"url": os.environ.get(_DB_ENV) or f"sqlite+aiosqlite:///{folder / 'bench.db'}"},
             "redis": {"url": redis_url},
             "smtp": {"host": "127.0.0.1", "port": port, "tls": "none", "connections": connections},
             "programme": [
@@ -365,8 +391,18 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16, help="SMTP connections (both runs)")
     parser.add_argument("--workers", type=int, default=1, help="arq worker processes")
     parser.add_argument("--json", type=Path, help="also write the result here")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        default="",
+        help="use a fresh database on this PostgreSQL (e.g. postgresql://postgres@127.0.0.1:5432/test)",
+    )
     args = parser.parse_args()
-    result = asyncio.run(run(args.people, args.connections, args.workers))
+    with contextlib.ExitStack() as stack:
+        if args.postgres:
+            os.environ[_DB_ENV] = stack.enter_context(fresh_postgres(args.postgres))
+        result = asyncio.run(run(args.people, args.connections, args.workers))
+    result["database"] = "postgresql" if args.postgres else "sqlite"
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
