@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from functools import cache
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Connection, Executable, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -56,6 +57,18 @@ def _decode(value: str | None) -> str:
         return str(value)
 
 
+_BLANK_LINE = re.compile(rb"\r\r|\n\r|\n\n")  # a line ending right after another (\r\n\r\n too)
+
+
+def header_block(raw: bytes) -> bytes:
+    """The header lines of `raw`, up to its first empty line: what a header parser reads of it (the
+    body would only be read through, line by line, to be thrown away)."""
+    if raw[:1] in (b"\r", b"\n"):
+        return b""
+    m = _BLANK_LINE.search(raw)
+    return raw if m is None else raw[: m.start() + 1]
+
+
 @dataclass(frozen=True)
 class Sniffed:
     message_id: str
@@ -68,7 +81,7 @@ def sniff(raw: bytes) -> Sniffed:
     """The few header facts the store needs, cheaply and without raising."""
     digest = hashlib.sha256(raw).hexdigest()
     try:
-        headers = BytesHeaderParser(policy=compat32).parsebytes(raw[:HEADER_SNIFF_BYTES])
+        headers = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw[:HEADER_SNIFF_BYTES]))
         mid_header = str(headers.get("Message-ID", "") or "")
         from_header = _decode(str(headers.get("From", "") or ""))
         subject = _decode(str(headers.get("Subject", "") or ""))
@@ -121,18 +134,42 @@ async def store_raw_each(
 ) -> list[int | None]:
     """Store messages (one INSERT per STORE_ROWS_PER_STATEMENT rows); for each, its new row id, or
     None when it was already stored (or came earlier in `messages`)."""
-    table = table_of(Inbound)
-    insert = pg_insert if dialect_name(session) == "postgresql" else sqlite_insert
-    stmt = insert(table).on_conflict_do_nothing().returning(table.c.id, table.c.sha256)
+    stmt = _insert_statement(dialect_name(session))
     ids: list[int | None] = []
-    for start in range(0, len(messages), STORE_ROWS_PER_STATEMENT):
-        rows = [
-            _inbound_row(raw, pos, now) for raw, pos in messages[start : start + STORE_ROWS_PER_STATEMENT]
-        ]
+    for rows in _row_chunks(messages, now):
         result = await (await session.connection()).execute(stmt, rows)  # batched VALUES, cached SQL
-        new = {str(sha): int(i) for i, sha in result.all()}
-        ids.extend(new.pop(row["sha256"], None) for row in rows)  # pop: a repeated message counts once
+        ids.extend(_new_ids(rows, result.all()))
     return ids
+
+
+def store_raw_each_sync(
+    connection: Connection, messages: Sequence[tuple[bytes, Position]], now: datetime
+) -> list[int | None]:
+    """`store_raw_each` on a synchronous connection (the SMTP listener's SQLite writer thread): the
+    same statement, rows and answer; the caller owns the transaction."""
+    stmt = _insert_statement(connection.dialect.name)
+    ids: list[int | None] = []
+    for rows in _row_chunks(messages, now):
+        ids.extend(_new_ids(rows, connection.execute(stmt, rows).all()))
+    return ids
+
+
+@cache
+def _insert_statement(dialect: str) -> Executable:
+    table = table_of(Inbound)
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing().returning(table.c.id, table.c.sha256)
+
+
+def _row_chunks(messages: Sequence[tuple[bytes, Position]], now: datetime) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(messages), STORE_ROWS_PER_STATEMENT):
+        yield [_inbound_row(raw, pos, now) for raw, pos in messages[start : start + STORE_ROWS_PER_STATEMENT]]
+
+
+def _new_ids(rows: list[dict[str, Any]], returned: Sequence[Any]) -> Iterator[int | None]:
+    """Each row's new id, in order, from what RETURNING gave back (only the rows inserted)."""
+    new = {str(sha): int(i) for i, sha in returned}
+    return (new.pop(row["sha256"], None) for row in rows)  # pop: a repeated message counts once
 
 
 async def stale_inbound(session: AsyncSession, older_than: datetime, *, limit: int = 1000) -> list[int]:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from nudger.mail.message import Identity, Keys
 from nudger.mail.tokens import TOKEN_PATTERN, Token
 
 
+@lru_cache(maxsize=8)  # one identity per process: built once, not per recipient
 def _address_re(identity: Identity) -> re.Pattern[str]:
     locals_ = "|".join(re.escape(x) for x in (identity.reply_local, identity.bounce_local))
     return re.compile(
@@ -36,9 +38,14 @@ def find_tokens(addresses: Iterable[str], identity: Identity, keys: Keys) -> lis
     return seen
 
 
+@lru_cache(maxsize=8)
+def _own_addresses(identity: Identity) -> frozenset[str]:
+    return identity.own_addresses()
+
+
 def accepts_recipient(address: str, identity: Identity, keys: Keys) -> bool:
     """Whether nudger serves this address (the SMTP listener's RCPT check): ours, or a valid token."""
     address = address.strip().strip("<>").lower()
-    if address in identity.own_addresses():
+    if address in _own_addresses(identity):
         return True
     return bool(find_tokens([address], identity, keys))
