@@ -19,11 +19,13 @@ import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import bindparam, insert, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -103,6 +105,25 @@ class _Later:
     wakes: list[tuple[int, str]] = field(default_factory=list)  # (person id, programme) that answered
     #: answers to insert (rows of the reply table); written before anything else may read replies
     replies: list[dict[str, Any]] = field(default_factory=list)
+    #: nudges those answers mark replied (id, when), written with them
+    replied: list[dict[str, Any]] = field(default_factory=list)
+    #: the rows read for this chunk, by (class, id): what `session.get` would return, without a trip
+    #: through the greenlet bridge each time
+    known: dict[tuple[type[SQLModel], int], SQLModel] = field(default_factory=dict)
+
+
+_Row = TypeVar("_Row", bound=SQLModel)
+
+
+async def _get(session: AsyncSession, later: _Later, cls: type[_Row], ident: int) -> _Row | None:
+    """`session.get(cls, ident)`: the chunk's row read up front while it is loaded and unexpired (the
+    very object the session's identity map holds), else the session's own answer."""
+    found = later.known.get((cls, ident))
+    if isinstance(found, cls):
+        state = sa_inspect(found)
+        if state.persistent and not state.expired_attributes:
+            return found
+    return await session.get(cls, ident)
 
 
 @dataclass(frozen=True)
@@ -180,9 +201,9 @@ async def process_inbound_many(
         async with sessions() as session:
             for chunk in _chunks(claimed, max_bytes=CHUNK_BYTES, max_rows=CHUNK_ROWS):
                 async with _chunk_slot():
-                    messages, _loaded = await _read_chunk(session, deps, chunk, now)
-                    done = await _process_chunk(session, deps, messages)
-                    del messages, _loaded
+                    messages, loaded = await _read_chunk(session, deps, chunk, now)
+                    done = await _process_chunk(session, deps, messages, loaded)
+                    del messages, loaded
                 for inbound_id, (outcome, mails) in done.items():
                     outcomes[inbound_id] = outcome
                     queued.extend(mails)
@@ -328,7 +349,7 @@ async def _prefetch(session: AsyncSession, tokens: Sequence[Token]) -> list[SQLM
 
 
 async def _process_chunk(
-    session: AsyncSession, deps: IngestDeps, messages: Mapping[int, _Parsed]
+    session: AsyncSession, deps: IngestDeps, messages: Mapping[int, _Parsed], loaded: Sequence[SQLModel]
 ) -> dict[int, tuple[Outcome | None, list[tuple[int, datetime]]]]:
     """Decide and act on a chunk of claimed messages in one transaction (one commit, not one each).
 
@@ -340,7 +361,7 @@ async def _process_chunk(
             done: dict[int, tuple[Outcome | None, list[tuple[int, datetime]]]] = {}
             async with session.begin():
                 decided: list[tuple[_Message, Outcome]] = []
-                later = _Later()
+                later = _Later(known={(type(row), int(getattr(row, "id", 0) or 0)): row for row in loaded})
                 for inbound_id, parsed in messages.items():
                     m = _understood(deps, parsed, later)
                     outcome = await _decide(session, deps, m)
@@ -363,12 +384,25 @@ async def _process_chunk(
 
 
 async def _write_replies(session: AsyncSession, later: _Later) -> None:
-    """Insert the answers decided so far (one executemany). Called before any statement that might
-    read or change replies, so deferring them changes no outcome; a duplicate (a concurrent run of the
-    same message) fails here with IntegrityError, as the ORM's flush would."""
+    """Insert the answers decided so far and mark their nudges replied (one executemany each). Called
+    before any statement that might read or change replies or nudges, so deferring them changes no
+    outcome; a duplicate (a concurrent run of the same message) fails here with IntegrityError, as the
+    ORM's flush would."""
+    if not (later.replies or later.replied):
+        return
+    connection = await session.connection()
     if later.replies:
-        await (await session.connection()).execute(insert(table_of(Reply)), later.replies)
+        await connection.execute(insert(table_of(Reply)), later.replies)
         later.replies.clear()
+    if later.replied:
+        table = table_of(Nudge)
+        await connection.execute(
+            update(table)
+            .where(table.c.id == bindparam("nudge"))
+            .values(status=NudgeStatus.REPLIED, replied_at=bindparam("at")),
+            later.replied,
+        )
+        later.replied.clear()
 
 
 async def _write_later(session: AsyncSession, later: _Later) -> None:
@@ -595,7 +629,7 @@ async def _encrypted(session: AsyncSession, deps: IngestDeps, m: _Message) -> Ou
 async def _route(session: AsyncSession, deps: IngestDeps, m: _Message) -> Outcome:
     for token in m.tokens:
         if token.kind == TokenKind.NUDGE:
-            nudge = await session.get(Nudge, token.id)
+            nudge = await _get(session, m.later, Nudge, token.id)
             if nudge is not None:
                 return await _to_nudge(session, deps, m, nudge, token)
             continue
@@ -676,8 +710,8 @@ async def _unsubscribe(
 async def _to_nudge(
     session: AsyncSession, deps: IngestDeps, m: _Message, nudge: Nudge, token: Token | None
 ) -> Outcome:
-    person = await session.get(Person, nudge.person_id)
-    rnd = await session.get(Round, nudge.round_id)
+    person = await _get(session, m.later, Person, nudge.person_id)
+    rnd = await _get(session, m.later, Round, nudge.round_id)
     if person is None or rnd is None:
         return Outcome("unrouted", "the nudge's person or round no longer exists")
     if not _owns(m, person):
@@ -717,8 +751,13 @@ async def _to_nudge(
         "created_at": m.now,
     }
     if nudge.status != NudgeStatus.REPLIED:
-        nudge.status = NudgeStatus.REPLIED
-        nudge.replied_at = m.now
+        if plain:  # written with the answer; the loaded nudge says what the row will say
+            m.later.replied.append({"nudge": nudge.id, "at": m.now})
+            set_committed_value(nudge, "status", NudgeStatus.REPLIED)
+            set_committed_value(nudge, "replied_at", m.now)
+        else:
+            nudge.status = NudgeStatus.REPLIED
+            nudge.replied_at = m.now
     m.later.wakes.append((person.id or 0, rnd.programme))  # wake(), with the batch's others
     joined: list[Outgoing] = []
     late = ""

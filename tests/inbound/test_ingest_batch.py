@@ -4,6 +4,7 @@ message's failure confined to it, memory bounded by chunks, and a second run a n
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
@@ -84,6 +85,31 @@ async def test_an_answer_and_then_private_in_one_batch_keep_the_answer_private(w
     assert [o.verdict for o in outcomes.values() if o] == ["reply", "command"]
     [reply] = await replies(world)
     assert (reply.text, reply.sharing) == ("My answer.", Sharing.PRIVATE)
+
+
+async def test_an_answer_and_then_skip_in_one_batch_end_as_one_by_one(world: World) -> None:
+    # the answer's writes wait for the end of the batch; the skip must still come after them
+    to = nudge_address(world)
+    ids = await store(world, [email("My answer.", to=to), email("skip", to=to, subject="Re: skip")])
+    outcomes = await process_inbound_many(world.sessions, world.deps, world.queue, ids, NOW)
+    assert [o.verdict for o in outcomes.values() if o] == ["reply", "command"]
+    assert [r.text for r in await replies(world)] == ["My answer."]
+    async with world.sessions() as session:
+        nudge = (await session.exec(select(Nudge))).one()
+    assert nudge.status == NudgeStatus.SKIPPED
+
+
+async def test_later_answers_keep_the_first_answers_time(world: World) -> None:
+    to = nudge_address(world)
+    first, second = await store(world, [email("First.", to=to), email("Second.", to=to)])
+    await process_inbound_many(world.sessions, world.deps, world.queue, [first], NOW)
+    later = NOW + timedelta(hours=1)
+    ids = await store(world, [email("Third.", to=to)])
+    await process_inbound_many(world.sessions, world.deps, world.queue, [second, *ids], later)
+    async with world.sessions() as session:
+        nudge = (await session.exec(select(Nudge))).one()
+    assert (nudge.status, nudge.replied_at) == (NudgeStatus.REPLIED, NOW)
+    assert [r.text for r in await replies(world)] == ["First.", "Second.", "Third."]
 
 
 async def test_one_failing_message_is_marked_failed_and_the_others_are_processed(
@@ -205,12 +231,12 @@ async def test_a_database_outage_hands_back_the_unfinished_claims(
     chunks = 0
     process = ingest_module._process_chunk
 
-    async def failing_second(session: object, deps: object, messages: object) -> object:
+    async def failing_second(*args: object) -> object:
         nonlocal chunks
         chunks += 1
         if chunks == 2:
             raise OperationalError("UPDATE", {}, Exception("database is locked"))
-        return await process(session, deps, messages)  # type: ignore[arg-type]
+        return await process(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(ingest_module, "_process_chunk", failing_second)
     ids = await store(world, raws)
