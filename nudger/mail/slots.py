@@ -8,8 +8,9 @@ each (template, shared context) once with placeholders in the personal slots and
 Filling in is exactly what rendering would have printed, and this is proved rather than hoped:
 - a template qualifies only if every use of a personal variable, in it and in everything it includes
   or extends, is printed as it is (`{{ first_name }}`: no filter, no expression around it) or tested
-  alone (`{% if unsubscribe_url %}`); anything else (a filter, a comparison, an assignment, a macro
-  argument of that name, an include whose name is computed) renders normally every time;
+  alone (`{% if unsubscribe_url %}`), and nothing captures printed output to change it later (filter
+  blocks, macros, call blocks, block assignments, imports); anything else (a filter, a comparison,
+  an assignment, an include whose name is computed) renders normally every time;
 - personal values must be non-empty strings (so a bare test takes the same branch as the placeholder);
 - the first person filled in from a new entry is also rendered normally and the two compared; a
   difference renders that entry normally from then on.
@@ -140,6 +141,8 @@ def _only_printed_or_tested(
         tree = env.parse(source)
     except jinja2.TemplateError:
         return False
+    if any(True for _ in tree.find_all(_CAPTURING)):  # output that may be changed after it is printed
+        return False
     allowed: set[int] = set()
     for output in tree.find_all(nodes.Output):
         allowed.update(id(n) for n in output.nodes if isinstance(n, nodes.Name) and n.name in personal)
@@ -148,7 +151,7 @@ def _only_printed_or_tested(
             allowed.add(id(branch.test))
     if any(n.name in personal and id(n) not in allowed for n in tree.find_all(nodes.Name)):
         return False
-    for ref in tree.find_all((nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)):
+    for ref in tree.find_all((nodes.Include, nodes.Extends)):
         target = ref.template  # type: ignore[attr-defined]
         if not isinstance(target, nodes.Const) or not isinstance(target.value, str):
             return False
@@ -158,6 +161,17 @@ def _only_printed_or_tested(
                 return False
     return True
 
+
+#: blocks whose printed output is captured and can be changed afterwards (`{% filter truncate %}`, a
+#: macro's output filtered where it is called, `{% set x %}…{% endset %}`): not filled in
+_CAPTURING = (
+    nodes.FilterBlock,
+    nodes.Macro,
+    nodes.CallBlock,
+    nodes.AssignBlock,
+    nodes.Import,
+    nodes.FromImport,
+)
 
 _RENDERERS: WeakKeyDictionary[jinja2.Environment, SlotRenderer] = WeakKeyDictionary()
 

@@ -113,6 +113,9 @@ def _env(tmp_path: Path, templates: dict[str, str]) -> jinja2.Environment:
         "{% set first_name = 'someone' %}Hi {{ first_name }}",  # reassigned
         "{% include unsubscribe_url %}",  # an include whose name is a personal value (_a.txt.j2)
         "{{ first_name[0] }}. {{ unsubscribe_url }}",  # part of it
+        "{% filter truncate(9) %}Hi {{ first_name }}, welcome{% endfilter %}",  # captured, then cut
+        "{% macro hi() %}Hi {{ first_name }}{% endmacro %}{{ hi() | truncate(6) }}",  # a macro's output
+        "{% set line %}Hi {{ first_name }}{% endset %}{{ line | upper }}",  # a block assignment
     ],
 )
 def test_templates_that_use_a_personal_value_otherwise_render_normally(tmp_path: Path, body: str) -> None:
