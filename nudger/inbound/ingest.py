@@ -14,6 +14,7 @@ senders, never to machines, at most one per address per reason per day.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
@@ -33,10 +34,10 @@ from nudger.config import Programme
 from nudger.conversations.circles import join_late, open_until, post_to_circle
 from nudger.errors import StoreUnavailable
 from nudger.inbound.auth import dmarc_result
-from nudger.inbound.classify import Verdict
+from nudger.inbound.classify import Verdict, classify
 from nudger.inbound.parse import ParsedMessage, parse_message
 from nudger.inbound.route import find_tokens
-from nudger.inbound.understand import MessageKind, Understanding, understand
+from nudger.inbound.understand import MessageKind, Understanding, understand, written_by_a_person
 from nudger.mail.compose import Composer
 from nudger.mail.message import Outgoing
 from nudger.mail.notices import notice_once
@@ -133,7 +134,8 @@ class _Message:
     inbound_id: int
     released: bool
     msg: ParsedMessage
-    understood: Understanding
+    verdict: Verdict
+    own_addresses: frozenset[str]
     tokens: list[Token]
     now: datetime
     later: _Later
@@ -141,6 +143,12 @@ class _Message:
     @property
     def today(self) -> date:
         return self.now.date()
+
+    @functools.cached_property
+    def understood(self) -> Understanding:
+        """Classified, trimmed and read for commands, when first asked: an answer to a nudge is
+        read with its round's question instead, and never needs this."""
+        return understand(self.msg, self.own_addresses, today=self.today, verdict=self.verdict)
 
 
 #: at most this many raw bytes of a batch are loaded (and parsed) at once: memory stays flat however
@@ -316,10 +324,12 @@ def _read(deps: IngestDeps, inbound_id: int, raw: bytes, released: bool, now: da
 
 
 def _understood(deps: IngestDeps, p: _Parsed, later: _Later) -> _Message:
-    """Classify and trim a parsed message (pure), right before it is decided: reading it again with
-    its round's question then finds the trim just done in the trimmer's small cache."""
-    understood = understand(p.msg, deps.composer.identity.own_addresses(), today=p.now.date())
-    return _Message(p.inbound_id, p.released, p.msg, understood, p.tokens, p.now, later)
+    """Classify a parsed message (pure), right before it is decided: trimming it (the classifier's
+    look for a bare "unsubscribe") leaves the history cut in the trimmer's small cache for reading it
+    again with its round's question."""
+    own = frozenset(deps.composer.identity.own_addresses())
+    verdict = classify(p.msg, own, today=p.now.date())
+    return _Message(p.inbound_id, p.released, p.msg, verdict, own, p.tokens, p.now, later)
 
 
 async def _prefetch(session: AsyncSession, tokens: Sequence[Token]) -> list[SQLModel]:
@@ -484,9 +494,12 @@ async def _process_one(
 
 
 async def _decide(session: AsyncSession, deps: IngestDeps, m: _Message) -> Outcome:
+    if written_by_a_person(m.msg, m.verdict):  # a reply, command or empty reply: no trim needed yet
+        if not (m.tokens and m.tokens[0].kind == TokenKind.NUDGE):
+            await _write_replies(session, m.later)  # only an answer to a nudge leaves them waiting
+        return await _from_a_person(session, deps, m)
+    await _write_replies(session, m.later)
     understood = m.understood
-    if not (understood.kind == MessageKind.REPLY and m.tokens and m.tokens[0].kind == TokenKind.NUDGE):
-        await _write_replies(session, m.later)  # only a plain answer to a nudge leaves them waiting
     kind = understood.kind
     if kind == MessageKind.BOUNCE:
         return await _bounce(session, m)
@@ -498,6 +511,10 @@ async def _decide(session: AsyncSession, deps: IngestDeps, m: _Message) -> Outco
         return await _encrypted(session, deps, m)
     if not understood.is_human:
         return Outcome(str(kind), understood.reason)
+    return await _from_a_person(session, deps, m)
+
+
+async def _from_a_person(session: AsyncSession, deps: IngestDeps, m: _Message) -> Outcome:
     dmarc = dmarc_result(m.msg.headers, deps.authserv_id)
     if dmarc == "fail" and not m.released:
         return Outcome("held", f"dmarc=fail at {deps.authserv_id}: held for review")
@@ -720,10 +737,10 @@ async def _to_nudge(
     # re-read with the round's question, so an answer that repeats it loses the repetition
     u = understand(
         m.msg,
-        deps.composer.identity.own_addresses(),
+        m.own_addresses,
         today=m.today,
         question=rnd.question,
-        verdict=m.understood.verdict,
+        verdict=m.verdict,
     )
     plain = u.kind not in (MessageKind.COMMAND, MessageKind.EMPTY) and rnd.grouped_at is None
     if not plain or (token is not None and token.expired(m.today)):

@@ -90,14 +90,9 @@ def understand(
     """
     if verdict is None:
         verdict = classify(msg, own_addresses, today=today)
-    kind = _FROM_VERDICT.get(verdict.kind, MessageKind.MALFORMED)
-    if verdict.kind == Kind.COMPLAINT and verdict.reason == UNSUBSCRIBE_REASON:
-        return Understanding(MessageKind.COMMAND, verdict.reason, verdict, command=Command(CommandName.STOP))
-    if kind != MessageKind.REPLY:
-        return Understanding(kind, verdict.reason, verdict)
-    recipients = len(set(msg.to) | set(msg.cc))
-    if recipients > MAX_RECIPIENTS:
-        return Understanding(MessageKind.LIST, f"too many recipients ({recipients})", verdict)
+    untrimmed = _without_trimming(msg, verdict)
+    if untrimmed is not None:
+        return untrimmed
     trimmed = trim_reply(msg.text, question=question)
     command = parse_command(trimmed.visible, msg.subject, today=today)
     if command is not None:
@@ -111,6 +106,26 @@ def understand(
     if not text:
         return Understanding(MessageKind.EMPTY, "no new text after trimming", verdict, "", trimmed.elided)
     return Understanding(MessageKind.REPLY, verdict.reason, verdict, text, trimmed.elided, None, marker)
+
+
+def _without_trimming(msg: ParsedMessage, verdict: Verdict) -> Understanding | None:
+    """What the message is when its text cannot change that; None for a person's reply, which
+    trimming then tells apart as a reply, a command or an empty reply."""
+    kind = _FROM_VERDICT.get(verdict.kind, MessageKind.MALFORMED)
+    if verdict.kind == Kind.COMPLAINT and verdict.reason == UNSUBSCRIBE_REASON:
+        return Understanding(MessageKind.COMMAND, verdict.reason, verdict, command=Command(CommandName.STOP))
+    if kind != MessageKind.REPLY:
+        return Understanding(kind, verdict.reason, verdict)
+    recipients = len(set(msg.to) | set(msg.cc))
+    if recipients > MAX_RECIPIENTS:
+        return Understanding(MessageKind.LIST, f"too many recipients ({recipients})", verdict)
+    return None
+
+
+def written_by_a_person(msg: ParsedMessage, verdict: Verdict) -> bool:
+    """Will `understand` (with this verdict) call it a reply, a command or an empty reply (all
+    human, all decided by trimming)? Known without trimming."""
+    return _without_trimming(msg, verdict) is None
 
 
 def as_json(u: Understanding) -> dict[str, Any]:
