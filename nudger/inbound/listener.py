@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy import URL, Engine, create_engine, event
+from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -131,6 +131,7 @@ class SqliteWriter:
         self._now = now
         self._commits, self._bytes = 0, 0  # since the last checkpoint
         self._checkpoint: asyncio.Future[None] | None = None
+        self._connection: Connection | None = None  # the loop's own, kept (its page cache too)
 
     async def __call__(self, raws: list[bytes]) -> list[int | None]:
         loop = asyncio.get_running_loop()
@@ -139,7 +140,7 @@ class SqliteWriter:
             self._checkpoint = None
         now = self._now()
         try:
-            ids = _write(self._inline, raws, now)
+            ids = self._write_here(raws, now)
         except OperationalError:  # locked by another writer (or worse): wait in the thread
             ids = await loop.run_in_executor(self._thread, _write, self._waiting, raws, now)
         self._commits += 1
@@ -149,8 +150,21 @@ class SqliteWriter:
             self._checkpoint = loop.run_in_executor(self._thread, _checkpoint, self._waiting)
         return ids
 
+    def _write_here(self, raws: list[bytes], now: datetime) -> list[int | None]:
+        if self._connection is None:
+            self._connection = self._inline.connect()
+        try:
+            with self._connection.begin():
+                return store_raw_each_sync(self._connection, [(raw, SMTP_POSITION) for raw in raws], now)
+        except Exception:
+            self._connection.close()  # whatever went wrong stays with this connection: a new one next
+            self._connection = None
+            raise
+
     def close(self) -> None:
         self._thread.shutdown(wait=True)  # a group or checkpoint under way is finished first
+        if self._connection is not None:
+            self._connection.close()
         self._inline.dispose()
         self._waiting.dispose()
 
