@@ -152,6 +152,8 @@ class ParsedMessage:
 
 def clean(text: str) -> str:
     """Remove NUL bytes and lone surrogates (PostgreSQL text and UTF-8 encoders reject them)."""
+    if text.isascii() and "\x00" not in text:  # the common case, checked without a scan by the regex
+        return text
     return _BAD_CHARS_RE.sub("", text)
 
 
@@ -173,7 +175,7 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
 
 
 def _unfold(value: str) -> str:
-    return _FOLD_RE.sub("", value).strip()
+    return (_FOLD_RE.sub("", value) if "\n" in value else value).strip()
 
 
 def _raw_header_text(value: object) -> str:

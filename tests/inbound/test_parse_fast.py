@@ -10,6 +10,7 @@ boundaries, nested and message/* parts, digests, transfer encodings), and to the
 
 from __future__ import annotations
 
+import re
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
@@ -20,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nudger.inbound.parse import _fast_tree, _parse_tree, parse_message
+from nudger.inbound.parse import _BAD_CHARS_RE, _fast_tree, _parse_tree, _unfold, clean, parse_message
 
 EMAILS = Path(__file__).resolve().parent.parent / "emails"
 
@@ -239,3 +240,9 @@ def test_common_replies_take_the_fast_path_with_the_same_result(nl: str, html: b
 def test_irregular_mail_goes_to_the_stdlib_parser(raw: bytes) -> None:
     assert _fast_tree(raw) is None
     assert parse_message(raw) == slow_parse(raw)
+
+
+@given(st.text(alphabet=st.sampled_from("a \t\r\n\x00\u00e9\ud800\udfff=?:")) | st.text())
+def test_the_string_shortcuts_change_nothing(text: str) -> None:
+    assert clean(text) == _BAD_CHARS_RE.sub("", text)
+    assert _unfold(text) == re.sub(r"\r?\n(?=[ \t])", "", text).strip()
