@@ -206,10 +206,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_ms: int, autoch
 def group_writer(sessions: SessionMaker, now: Callable[[], datetime]) -> SessionWriter | SqliteWriter:
     """The writer for the sessions' database: SQLite files get `SqliteWriter`, the rest the engine."""
     bind = sessions.kw.get("bind")
-    file = isinstance(bind, AsyncEngine) and bind.url.database not in (None, "", ":memory:")
-    if isinstance(bind, AsyncEngine) and file and bind.dialect.name == "sqlite":
-        return SqliteWriter(bind.url, now)
-    return SessionWriter(sessions, now)
+    if not isinstance(bind, AsyncEngine) or bind.dialect.name != "sqlite":
+        return SessionWriter(sessions, now)
+    if bind.url.database in (None, "", ":memory:"):  # a private database: only the engine's own
+        return SessionWriter(sessions, now)
+    return SqliteWriter(bind.url, now)
 
 
 def _settle(

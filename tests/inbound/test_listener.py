@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiosmtplib
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import select
 
@@ -122,3 +123,17 @@ async def test_database_unavailable_answers_451(tmp_path: Path) -> None:
         assert exc.value.code == 451
         assert item.queue.processes == []
     await asyncio.sleep(0)
+
+
+async def test_a_reply_waits_while_another_process_holds_the_write_lock(
+    listener: Listener, sessions: SessionMaker
+) -> None:
+    async with sessions() as other, other.begin():
+        await other.exec(text("DELETE FROM inbound"))  # type: ignore[call-overload]
+        await other.flush()  # this connection now holds SQLite's write lock, as a worker's would
+        sending = asyncio.create_task(send(listener.port, TOKEN_ADDRESS, REPLY))
+        await asyncio.sleep(0.5)
+        assert not sending.done()  # no 250 before the message could be committed
+    code, _ = await sending
+    assert code == 250
+    assert [row.message_id for row in await stored(sessions)] == ["<reply-1@corp.test>"]
