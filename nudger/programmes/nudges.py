@@ -7,6 +7,7 @@ person), outbox rows per key. Changing the config never re-sends what was alread
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from nudger.config import Programme, Question
+from nudger.config import Programme
 from nudger.mail.compose import CONSENT_TEXT_VERSION, Composer, Recipient, compose_nudge, compose_reminder
 from nudger.mail.message import Outgoing
 from nudger.mail.outbox import add_to_outbox
@@ -243,7 +244,11 @@ async def _existing_round(session: AsyncSession, programme: str, period: str) ->
 async def _plan_period(
     sessions: SessionMaker, prog: Programme, period: str, composer: Composer, queue: Queue, now: datetime
 ) -> int:
-    created = 0
+    """The round's nudges, a chunk at a time: each chunk's nudge rows in one short transaction, its
+    emails composed with no transaction open (the send batches' claims and write-backs, which need
+    SQLite's one write lock, go on meanwhile), its outbox rows in a second one. Nudges a crash left
+    between the two are mailed first, by the next run."""
+    created = await _mail_orphans(sessions, prog, period, composer, queue, now)
     after_id = 0
     while True:
         async with transaction(sessions) as session:
@@ -256,7 +261,9 @@ async def _plan_period(
                 return created
             rnd = existing or await _get_round(session, plan)
             by_id = {p.id: p for p in people}
-            sends = await _write_nudges(session, rnd, prog, plan.sends, by_id, composer, now)
+            fresh = await _insert_nudges(session, rnd, plan.sends, by_id, composer)
+            earlier = await _earlier_answers(session, prog, rnd, [n.person.id for n in fresh])
+        sends = await _mail_nudges(sessions, rnd, prog, fresh, earlier, composer, now)
         await queue.send_mail(sends)
         created += len(sends)
         if len(people) < BATCH:
@@ -265,6 +272,66 @@ async def _plan_period(
     if created:
         log.info("planned %s nudges for %s %s", created, prog.key, period)
     return created
+
+
+@dataclass(frozen=True, slots=True)
+class _NewNudge:
+    id: int
+    person: Eligible
+    due_at: datetime
+
+
+async def _mail_orphans(
+    sessions: SessionMaker, prog: Programme, period: str, composer: Composer, queue: Queue, now: datetime
+) -> int:
+    """Planned nudges of this round without an email (a run stopped between writing a chunk's nudges
+    and its outbox rows): composed and queued now. Racing another run is harmless: outbox keys are
+    unique, so each email is queued once."""
+    created = 0
+    after_id = 0
+    while True:
+        async with transaction(sessions) as session:
+            rnd = await _existing_round(session, prog.key, period)
+            if rnd is None or rnd.id is None:
+                return created
+            orphans = await _orphans(session, rnd.id, after_id)
+            if not orphans:
+                break
+            earlier = await _earlier_answers(session, prog, rnd, [n.person.id for n in orphans])
+        sends = await _mail_nudges(sessions, rnd, prog, orphans, earlier, composer, now)
+        await queue.send_mail(sends)
+        created += len(sends)
+        after_id = orphans[-1].id
+    if created:
+        log.warning("mailed %s nudges of %s %s that an interrupted run had left", created, prog.key, period)
+    return created
+
+
+async def _orphans(session: AsyncSession, round_id: int, after_id: int) -> list[_NewNudge]:
+    mailed = sa_select(col(Outbox.id)).where(col(Outbox.nudge_id) == col(Nudge.id))
+    rows = await core(
+        session,
+        sa_select(
+            col(Nudge.id),
+            col(Nudge.due_at),
+            col(Person.id),
+            col(Person.email),
+            col(Person.name),
+            col(Person.timezone),
+            col(Person.location),
+        )
+        .join(Person, col(Person.id) == col(Nudge.person_id))
+        .where(col(Nudge.round_id) == round_id, col(Nudge.status) == NudgeStatus.PLANNED)
+        .where(col(Nudge.id) > after_id)
+        .where(~mailed.exists())
+        .order_by(col(Nudge.id))
+        .limit(BATCH),
+    )
+    out: list[_NewNudge] = []
+    for row in rows.all():
+        nudge_id, due_at, *person = tuple(row)
+        out.append(_NewNudge(nudge_id, Eligible(*person), due_at))
+    return out
 
 
 async def _get_round(session: AsyncSession, plan: RoundPlan) -> Round:
@@ -288,19 +355,14 @@ async def _get_round(session: AsyncSession, plan: RoundPlan) -> Round:
     return found
 
 
-async def _write_nudges(
+async def _insert_nudges(
     session: AsyncSession,
     rnd: Round,
-    prog: Programme,
     sends: Sequence[PlannedSend],
     people: dict[int, Eligible],
     composer: Composer,
-    now: datetime,
-) -> list[tuple[int, datetime]]:
-    """One nudge and one outbox row per send (people who already have one are skipped), in bulk."""
-    question = prog.question(rnd.question)
-    earlier = await _earlier_answers(session, prog, rnd, question, [s.person_id for s in sends])
-    subject = prog.general_wording(rnd.question)
+) -> list[_NewNudge]:
+    """One nudge row per send, in bulk; the new ones (people who already have one are skipped)."""
     by_person = {send.person_id: send for send in sends}
     inserted = await insert_ignore_returning(
         session,
@@ -318,38 +380,64 @@ async def _write_nudges(
         "id",
         "person_id",
     )
+    return [
+        _NewNudge(nudge_id, people[person_id], by_person[person_id].due_at)
+        for nudge_id, person_id in sorted(inserted)
+    ]
+
+
+#: nudges composed between two turns of the event loop: composing is pure CPU, and a chunk of 200
+#: in one go would leave the SMTP connections' replies waiting for tens of milliseconds
+COMPOSE_BETWEEN_TURNS = 10
+
+
+async def _mail_nudges(
+    sessions: SessionMaker,
+    rnd: Round,
+    prog: Programme,
+    nudges: Sequence[_NewNudge],
+    earlier: dict[int, str],
+    composer: Composer,
+    now: datetime,
+) -> list[tuple[int, datetime]]:
+    """Compose each nudge's email (outside any transaction) and put them in the outbox."""
+    question = prog.question(rnd.question)
+    subject = prog.general_wording(rnd.question)
     mails: list[Outgoing] = []
     times: list[datetime] = []
     unsendable: list[int] = []
-    for nudge_id, person_id in sorted(inserted):
-        send, person = by_person[person_id], people[person_id]
+    for i, nudge in enumerate(nudges):
+        if i and i % COMPOSE_BETWEEN_TURNS == 0:
+            await asyncio.sleep(0)
+        person = nudge.person
         try:
             mails.append(
                 compose_nudge(
                     composer,
-                    nudge_id=nudge_id,
-                    outbox_key=_nudge_key(rnd, person_id),
-                    recipient=Recipient(person_id, person.email, person.name),
+                    nudge_id=nudge.id,
+                    outbox_key=_nudge_key(rnd, person.id),
+                    recipient=Recipient(person.id, person.email, person.name),
                     programme_name=prog.name,
                     programme_key=prog.key,
-                    question=personal_question(question, earlier.get(person_id))
+                    question=personal_question(question, earlier.get(person.id))
                     if question
                     else rnd.question,
                     subject_question=subject,
-                    due_at=send.due_at,
+                    due_at=nudge.due_at,
                     closes_at=rnd.closes_at,
                     timezone=person.timezone,
                 )
             )
-            times.append(send.due_at)
+            times.append(nudge.due_at)
         except (ValueError, UnicodeError) as exc:  # one unsendable person must not stop the round
-            log.error("cannot compose the nudge for person=%s: %s", person_id, exc)
-            unsendable.append(nudge_id)
-    if unsendable:
-        await session.exec(
-            update(Nudge).where(col(Nudge.id).in_(unsendable)).values(status=NudgeStatus.SKIPPED)
-        )
-    return await add_to_outbox(session, mails, now, send_at=times)
+            log.error("cannot compose the nudge for person=%s: %s", person.id, exc)
+            unsendable.append(nudge.id)
+    async with transaction(sessions) as session:
+        if unsendable:
+            await session.exec(
+                update(Nudge).where(col(Nudge.id).in_(unsendable)).values(status=NudgeStatus.SKIPPED)
+            )
+        return await add_to_outbox(session, mails, now, send_at=times)
 
 
 def _nudge_key(rnd: Round, person_id: int) -> str:
@@ -357,9 +445,10 @@ def _nudge_key(rnd: Round, person_id: int) -> str:
 
 
 async def _earlier_answers(
-    session: AsyncSession, prog: Programme, rnd: Round, question: Question | None, person_ids: Sequence[int]
+    session: AsyncSession, prog: Programme, rnd: Round, person_ids: Sequence[int]
 ) -> dict[int, str]:
     """For a follow-up question: each person's answer to the round `follows_up_weeks` earlier."""
+    question = prog.question(rnd.question)
     if question is None or not question.follows_up_weeks or not person_ids:
         return {}
     earlier = period_of(week_start(rnd.period) - timedelta(weeks=question.follows_up_weeks))

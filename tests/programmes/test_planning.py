@@ -233,3 +233,61 @@ async def test_a_large_round_is_planned_and_reminded_in_one_pass_each(
         kinds = (await session.exec(select(Outbox.kind, func.count()).group_by(col(Outbox.kind)))).all()
     assert reminded == people
     assert dict(kinds) == {"nudge": people, "reminder": people}
+
+
+async def test_a_run_stopped_between_nudges_and_their_emails_leaves_no_one_unasked(
+    sessions: SessionMaker, env: Any, monkeypatch: Any
+) -> None:
+    """A chunk's nudge rows and its outbox rows are written in two transactions (composing in between
+    holds no lock). A run that dies in between leaves nudges without email: the next run mails them,
+    once each."""
+    from sqlalchemy import func
+
+    from nudger.programmes import nudges as planning
+
+    people = planning.BATCH * 2 + 7
+    programme = prog("alpha")
+    async with transaction(sessions) as session:
+        rows = [RosterRow(i, f"p{i}@corp.test", f"P {i}", "Eng", "Europe/Berlin") for i in range(people)]
+        await upsert_people(session, rows, [programme], MONDAY, consent_how="test")
+    composer = Composer(env, identity(), keys())
+    real = planning.compose_nudge
+    composed = 0
+
+    def dies_in_the_second_chunk(*args: Any, **kwargs: Any) -> Any:
+        nonlocal composed
+        composed += 1
+        if composed == planning.BATCH + 5:
+            raise RuntimeError("the worker was killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(planning, "compose_nudge", dies_in_the_second_chunk)
+    first = RecordingQueue()
+    try:
+        await plan_due(sessions, [programme], composer, first, MONDAY)
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("the run should have died")
+    async with sessions() as session:
+        planned = (await session.exec(select(func.count()).select_from(Nudge))).one()
+        mailed = (await session.exec(select(func.count()).select_from(Outbox))).one()
+    assert (planned, mailed) == (planning.BATCH * 2, planning.BATCH)  # the second chunk: nudges only
+    assert len(first.sends) == planning.BATCH
+
+    monkeypatch.setattr(planning, "compose_nudge", real)
+    second = RecordingQueue()
+    assert await plan_due(sessions, [programme], composer, second, MONDAY + timedelta(minutes=5)) == (
+        people - planning.BATCH
+    )
+    async with sessions() as session:
+        outbox = (await session.exec(select(Outbox.person_id, Outbox.nudge_id))).all()
+        nudge_ids = set((await session.exec(select(Nudge.id))).all())
+    assert sorted(p for p, _ in outbox) == sorted(set(p for p, _ in outbox))  # one email per person
+    assert len(outbox) == people
+    assert {n for _, n in outbox} == nudge_ids  # every nudge has its email
+    assert len(second.sends) == people - planning.BATCH
+    # and a third run finds nothing left to do
+    assert (
+        await plan_due(sessions, [programme], composer, RecordingQueue(), MONDAY + timedelta(minutes=10)) == 0
+    )
