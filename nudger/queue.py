@@ -64,6 +64,7 @@ class ArqQueue:
         self._redis = redis
         self._clock = clock
         self._last_wake = -1
+        self._waking = -1
 
     async def send_mail(self, items: Sequence[tuple[int, datetime]]) -> None:
         now = self._clock.now()
@@ -89,10 +90,14 @@ class ArqQueue:
         run after the bucket has ended, so it finds every row stored in it; no Redis round trip for
         the others. (A wake-up lost with Redis is the sweeper's, like any job.)"""
         bucket = int(asyncio.get_running_loop().time() / WAKE_BUCKET)
-        if bucket == self._last_wake:
+        if bucket in (self._last_wake, self._waking):  # queued, or being queued by another session
             return
-        await self._redis.enqueue_job(WAITING_JOB, _defer_by=WAKE_BUCKET)
-        self._last_wake = bucket  # only once it is queued: a failed enqueue is tried again next time
+        self._waking = bucket
+        try:
+            await self._redis.enqueue_job(WAITING_JOB, _defer_by=WAKE_BUCKET)
+            self._last_wake = bucket  # only once it is queued: a failed enqueue is tried again next time
+        finally:
+            self._waking = -1
 
 
 def send_batches(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -61,7 +62,7 @@ async def test_inbound_goes_in_batches_and_single_stores_share_one_wake_up(redis
     from arq import create_pool
     from arq.jobs import Job
 
-    from nudger.queue import INBOUND_BATCH, redis_settings
+    from nudger.queue import INBOUND_BATCH, WAKE_BUCKET, redis_settings
 
     pool = await create_pool(redis_settings(redis_url))
     try:
@@ -77,6 +78,11 @@ async def test_inbound_goes_in_batches_and_single_stores_share_one_wake_up(redis
             by_function.setdefault(job.function, []).append(job.args)
         assert sorted(len(args[0]) for args in by_function["process_inbound_batch"]) == [50, INBOUND_BATCH]
         assert len(by_function["process_waiting"]) <= 2  # one per half-second bucket the burst touched
+
+        await pool.flushdb()  # concurrent SMTP sessions: the first session's enqueue is still in flight
+        await asyncio.sleep(WAKE_BUCKET)  # a new bucket
+        await asyncio.gather(*(queue.process_inbound([i]) for i in range(2000, 2008)))
+        assert 1 <= len(await pool.zrange("arq:queue", 0, -1)) <= 2
     finally:
         await pool.flushdb()
         await pool.aclose()

@@ -25,7 +25,7 @@ from nudger.inbound.accept import Position, store_raw_each, store_raw_each_sync
 from nudger.inbound.route import accepts_recipient
 from nudger.mail.message import Identity, Keys
 from nudger.queue import Queue
-from nudger.store.db import SessionMaker, transaction
+from nudger.store.db import SessionMaker, sqlite_pragmas, transaction
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +124,9 @@ class SqliteWriter:
     def __init__(self, url: URL, now: Callable[[], datetime]) -> None:
         url = url.set(drivername="sqlite")
         self._inline = create_engine(url, connect_args={"timeout": 0})
-        event.listen(self._inline, "connect", partial(_sqlite_pragmas, busy_ms=0, autocheckpoint=0))
+        event.listen(self._inline, "connect", partial(sqlite_pragmas, busy_ms=0, autocheckpoint=0))
         self._waiting = create_engine(url, connect_args={"timeout": 30})
-        event.listen(self._waiting, "connect", partial(_sqlite_pragmas, busy_ms=30_000, autocheckpoint=1000))
+        event.listen(self._waiting, "connect", partial(sqlite_pragmas, busy_ms=30_000, autocheckpoint=1000))
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nudger-smtp-store")
         self._now = now
         self._commits, self._bytes = 0, 0  # since the last checkpoint
@@ -186,21 +186,6 @@ def _checkpoint(engine: Engine) -> None:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
     except Exception:  # the next one will do; any other connection's commit may checkpoint too
         log.warning("could not checkpoint the SQLite WAL", exc_info=True)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_ms: int, autocheckpoint: int) -> None:
-    """As `nudger.store.db.make_engine` sets them for the async engine's connections, but for the
-    lock wait and who checkpoints."""
-    cursor = dbapi_connection.cursor()
-    for pragma in (
-        "journal_mode=WAL",
-        "synchronous=NORMAL",
-        "foreign_keys=ON",
-        f"busy_timeout={busy_ms}",
-        f"wal_autocheckpoint={autocheckpoint}",
-    ):
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
 
 
 def group_writer(sessions: SessionMaker, now: Callable[[], datetime]) -> SessionWriter | SqliteWriter:

@@ -23,6 +23,22 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def sqlite_pragmas(
+    dbapi_connection: Any, _record: Any = None, *, busy_ms: int = 30_000, autocheckpoint: int | None = None
+) -> None:
+    """Every SQLite connection's settings (a "connect" event listener): WAL, NORMAL sync (a commit
+    does not wait for the disk; a checkpoint does), foreign keys, and how long to wait for another
+    writer's lock. `autocheckpoint` (pages; 0 = never) only for a connection whose owner checkpoints
+    itself (the SMTP listener's writer)."""
+    pragmas = ["journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", f"busy_timeout={busy_ms}"]
+    if autocheckpoint is not None:
+        pragmas.append(f"wal_autocheckpoint={autocheckpoint}")
+    cursor = dbapi_connection.cursor()
+    for pragma in pragmas:
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
 def make_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
     """Build the async engine. SQLite gets WAL, NORMAL sync and a busy timeout for concurrent writers."""
     if is_sqlite(url):
@@ -30,16 +46,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
