@@ -43,10 +43,12 @@ from nudger.programmes.schedule import (
 from nudger.queue import Queue
 from nudger.store.db import SessionMaker, transaction
 from nudger.store.models import Enrolment, Nudge, NudgeStatus, Outbox, Person, PersonStatus, Reply, Round
-from nudger.store.queries import core, insert_ignore, insert_ignore_returning
+from nudger.store.queries import core, insert_ignore, insert_ignore_returning, refresh_statistics
 
 log = logging.getLogger(__name__)
 BATCH = 200
+#: chunks between two refreshes of the nudge table's statistics while a round is planned (PostgreSQL)
+ANALYZE_EVERY = 25
 #: never remind in the last hours before the question closes
 REMINDER_CUTOFF = timedelta(hours=6)
 
@@ -248,10 +250,16 @@ async def _plan_period(
     emails composed with no transaction open (the send batches' claims and write-backs, which need
     SQLite's one write lock, go on meanwhile), its outbox rows in a second one. Nudges a crash left
     between the two are mailed first, by the next run."""
+    async with transaction(sessions) as session:
+        await refresh_statistics(session, Person, Enrolment, Nudge)
     created = await _mail_orphans(sessions, prog, period, composer, queue, now)
     after_id = 0
+    chunks = 0
     while True:
         async with transaction(sessions) as session:
+            chunks += 1
+            if chunks % ANALYZE_EVERY == 0:  # the round's own nudges are most of the table now
+                await refresh_statistics(session, Nudge)
             existing = await _existing_round(session, prog.key, period)
             people = await _eligible(
                 session, prog.key, existing.id if existing else None, now, after_id=after_id, limit=BATCH
