@@ -92,6 +92,9 @@ class SlotRenderer:
         placeholders = {k: f"{_OPEN}{k}{_CLOSE}" for k in personal}
         text, html = slow(name, {**context, **placeholders})
         entry = (tuple(_SLOT_RE.split(text)), tuple(_SLOT_RE.split(html)))
+        if not set(entry[0][1::2]) | set(entry[1][1::2]) <= set(personal):  # placeholder-like text
+            self._remember(key, False)  # in a shared value: not ours to fill
+            return expected
         filled = (_fill(entry[0], personal, html=False), _fill(entry[1], personal, html=True))
         self._remember(key, entry if filled == expected else False)
         return expected

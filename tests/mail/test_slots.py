@@ -159,6 +159,15 @@ def test_empty_personal_values_and_unshareable_contexts_render_normally(env: jin
         assert slots.render("nudge", lists, render) == render("nudge", lists)
 
 
+def test_placeholder_like_text_in_a_shared_value_is_printed_as_it_is(env: jinja2.Environment) -> None:
+    slots = SlotRenderer(env)
+    render = Counting(env)
+    odd = "Who helped \ue000first_name\ue001 or \ue000service\ue001 this week?"
+    for person in ("Ana", "Ben", "Chi"):
+        context = {**nudge_context(person, "https://x.test/u"), "question": odd}
+        assert slots.render("nudge", context, render) == render("nudge", context)
+
+
 def test_the_cache_is_bounded(env: jinja2.Environment) -> None:
     slots = SlotRenderer(env)
     render = Counting(env)
