@@ -100,9 +100,9 @@ def id_in(session: AsyncSession, column: Any, ids: Iterable[int]) -> Any:
     claim and write-back. SQLite: `IN (SELECT value FROM json_each(?))`; PostgreSQL: `= ANY(?)`."""
     values = [int(i) for i in ids]
     if dialect_name(session) == "postgresql":
-        return column == any_(bindparam("ids", values, type_=ARRAY(BigInteger)))
+        return column == any_(bindparam("ids", values, type_=ARRAY(BigInteger), unique=True))
     each: Any = select(literal_column("value")).select_from(
-        func.json_each(bindparam("ids", json.dumps(values)))
+        func.json_each(bindparam("ids", json.dumps(values), unique=True))
     )
     return column.in_(each)
 
