@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -48,6 +48,18 @@ async def writer(db: SessionMaker) -> AsyncIterator[SessionWriter | SqliteWriter
     write.close()
 
 
+def counting(
+    writer: SessionWriter | SqliteWriter, groups: list[int]
+) -> Callable[[list[bytes]], Awaitable[list[int | None]]]:
+    """`writer`, noting the size of each group it is given."""
+
+    async def write(raws: list[bytes]) -> list[int | None]:
+        groups.append(len(raws))
+        return await writer(raws)
+
+    return write
+
+
 async def test_each_database_gets_its_writer(db: SessionMaker, writer: SessionWriter | SqliteWriter) -> None:
     sqlite = "sqlite" in str(db.kw["bind"].url)
     assert isinstance(writer, SqliteWriter if sqlite else SessionWriter)
@@ -57,12 +69,7 @@ async def test_concurrent_messages_are_stored_together_and_each_learns_its_row(
     db: SessionMaker, writer: SessionWriter | SqliteWriter
 ) -> None:
     groups: list[int] = []
-
-    async def counting(raws: list[bytes]) -> list[int | None]:
-        groups.append(len(raws))
-        return await writer(raws)
-
-    store = GroupStore(counting)
+    store = GroupStore(counting(writer, groups))
     ids = await asyncio.gather(*(store.store(raw(n)) for n in range(5)), store.store(raw(0)))
     rows = await stored(db)
     assert ids[:5] == [rows[f"<m{n}@corp.test>"] for n in range(5)]
@@ -90,12 +97,7 @@ async def test_more_than_a_group_goes_into_several_commits(
     db: SessionMaker, writer: SessionWriter | SqliteWriter
 ) -> None:
     groups: list[int] = []
-
-    async def counting(raws: list[bytes]) -> list[int | None]:
-        groups.append(len(raws))
-        return await writer(raws)
-
-    store = GroupStore(counting)
+    store = GroupStore(counting(writer, groups))
     ids = await asyncio.gather(*(store.store(raw(n)) for n in range(250)))
     assert sorted(groups, reverse=True)[:2] == [100, 100]
     assert sum(groups) == 250
