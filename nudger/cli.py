@@ -484,6 +484,16 @@ def _parse_at(at: str | None) -> datetime:
 # ---------------------------------------------------------------------------------------- run
 
 
+def _long_running(log_level: str) -> None:
+    """Start-up of a long-running service (worker, listener): malloc arenas capped (unless the operator
+    set MALLOC_ARENA_MAX, which glibc has applied already), then logging."""
+    from nudger.process import limit_malloc_arenas
+
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        limit_malloc_arenas()
+    configure_logging(log_level, fmt=os.environ.get("NUDGER_LOG_FORMAT", "text"))
+
+
 @app.command()
 def worker(
     config: ConfigOption = DEFAULT_CONFIG,
@@ -491,12 +501,9 @@ def worker(
     log_level: str = "INFO",
 ) -> None:
     """Run the arq worker: sending, processing, planning, circles, reports, sweeping, IMAP polling."""
-    from nudger.process import limit_malloc_arenas
     from nudger.worker import build_worker
 
-    if "MALLOC_ARENA_MAX" not in os.environ:
-        limit_malloc_arenas()
-    configure_logging(log_level, fmt=os.environ.get("NUDGER_LOG_FORMAT", "text"))
+    _long_running(log_level)
     settings = settings_or_exit(config)
     secrets = secrets_or_exit(settings, config)
     w = build_worker(settings, secrets, burst=burst)
@@ -536,12 +543,9 @@ def listen(
     log_level: str = "INFO",
 ) -> None:
     """Run the inbound SMTP listener (250 only once a message is stored)."""
-    from nudger.process import limit_malloc_arenas
     from nudger.serve import serve_listener
 
-    if "MALLOC_ARENA_MAX" not in os.environ:
-        limit_malloc_arenas()
-    configure_logging(log_level, fmt=os.environ.get("NUDGER_LOG_FORMAT", "text"))
+    _long_running(log_level)
     settings = settings_or_exit(config)
     secrets = secrets_or_exit(settings, config)
     run(serve_listener(settings, secrets, host=host, port=port))

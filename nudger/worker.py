@@ -27,6 +27,7 @@ from nudger.conversations.circles import close_rounds, nudge_quiet_circles
 from nudger.errors import ImapError, StoreUnavailable
 from nudger.inbound.accept import stale_inbound
 from nudger.inbound.imap import ImapAccount, ImapMailbox
+from nudger.inbound.ingest import Outcome as InboundOutcome
 from nudger.inbound.ingest import process_inbound as process_inbound_flow
 from nudger.inbound.ingest import process_inbound_many, process_received
 from nudger.inbound.poll import max_message_bytes, poll_mailbox
@@ -88,6 +89,11 @@ async def process_inbound(ctx: dict[str, Any], inbound_id: int) -> str:
         outcome = await process_inbound_flow(s.sessions, s.ingest, s.queue, inbound_id, s.clock.now())
     except StoreUnavailable as exc:
         raise _inbound_retry(ctx, exc) from exc
+    return _verdict(outcome)
+
+
+def _verdict(outcome: InboundOutcome | None) -> str:
+    """What a processing job reports for one message (None: another run processed it already)."""
     return outcome.verdict if outcome else "already processed"
 
 
@@ -104,7 +110,7 @@ async def process_inbound_batch(ctx: dict[str, Any], inbound_ids: list[int]) -> 
         outcomes = await process_inbound_many(s.sessions, s.ingest, s.queue, inbound_ids, s.clock.now())
     except StoreUnavailable as exc:
         raise _inbound_retry(ctx, exc) from exc
-    return dict(Counter(o.verdict if o else "already processed" for o in outcomes.values()))
+    return dict(Counter(map(_verdict, outcomes.values())))
 
 
 #: a coalesced wake-up takes at most this many waiting rows per pass, and this many passes
@@ -122,7 +128,7 @@ async def process_waiting(ctx: dict[str, Any]) -> dict[str, int]:
             )
         except StoreUnavailable as exc:
             raise _inbound_retry(ctx, exc) from exc
-        verdicts.update(o.verdict if o else "already processed" for o in outcomes.values())
+        verdicts.update(map(_verdict, outcomes.values()))
         if len(outcomes) < WAITING_PASS:
             break
     return dict(verdicts)
