@@ -7,8 +7,8 @@ unsubscribe token; `_personal` builds it once for nudges, introductions and rela
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -343,11 +343,7 @@ def compose_relay(
     mail = _in_circle_thread(
         c, "relay", outbox_key, member_id, subject, references, now, open_until, HUMAN_RELAY_HEADERS
     )
-    return _personal(
-        c,
-        recipient,
-        replace(mail, text=text, html=html, from_name=f"{author_name} via {c.identity.service_name}"),
-    )
+    return _personal(c, recipient, mail(text, html, f"{author_name} via {c.identity.service_name}"))
 
 
 def _in_circle_thread(
@@ -360,23 +356,30 @@ def _in_circle_thread(
     now: datetime,
     open_until: datetime | None,
     headers: Mapping[str, str],
-) -> _Mail:
+) -> Callable[[str, str, str], _Mail]:
     """What every mail inside a circle's thread shares (relays, the quiet-circle nudge): "Re:" once,
     threaded under the last reference, replies to the member's own token while the circle is open.
-    The caller fills in the text."""
-    return _Mail(
-        kind=kind,
-        key=key,
-        subject=subject if subject.lower().startswith("re:") else f"Re: {subject}",
-        text="",
-        html="",
-        reply_token=c.keys.token(TokenKind.MEMBER, member_id, _closing(open_until, now)),
-        list_name="circles",
-        date=now,
-        headers=headers,
-        in_reply_to=references[-1] if references else None,
-        references=references,
-    )
+    Returns the mail given its (text, html, from name: "" for nudger's own)."""
+    subject = subject if subject.lower().startswith("re:") else f"Re: {subject}"
+    token = c.keys.token(TokenKind.MEMBER, member_id, _closing(open_until, now))
+
+    def mail(text: str, html: str, from_name: str = "") -> _Mail:
+        return _Mail(
+            kind=kind,
+            key=key,
+            subject=subject,
+            text=text,
+            html=html,
+            reply_token=token,
+            list_name="circles",
+            date=now,
+            headers=headers,
+            from_name=from_name,
+            in_reply_to=references[-1] if references else None,
+            references=references,
+        )
+
+    return mail
 
 
 #: a response to a message (RFC 3834): responders and auto-replies must not answer it
@@ -506,7 +509,7 @@ def compose_circle_nudge(
     mail = _in_circle_thread(
         c, "circle_nudge", outbox_key, member_id, subject, references, now, open_until, MACHINE_HEADERS
     )
-    return _personal(c, recipient, replace(mail, text=text, html=html))
+    return _personal(c, recipient, mail(text, html, ""))
 
 
 def compose_report(
