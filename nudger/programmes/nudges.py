@@ -270,10 +270,7 @@ async def _plan_period(
             rnd = existing or await _get_round(session, plan)
             by_id = {p.id: p for p in people}
             fresh = await _insert_nudges(session, rnd, plan.sends, by_id, composer)
-            earlier = await _earlier_answers(session, prog, rnd, [n.person.id for n in fresh])
-        sends = await _mail_nudges(sessions, rnd, prog, fresh, earlier, composer, now)
-        await queue.send_mail(sends)
-        created += len(sends)
+        created += await _mail_nudges(sessions, rnd, prog, fresh, composer, queue, now)
         if len(people) < BATCH:
             break
         after_id = people[-1].id
@@ -305,10 +302,7 @@ async def _mail_orphans(
             orphans = await _orphans(session, rnd.id, after_id)
             if not orphans:
                 break
-            earlier = await _earlier_answers(session, prog, rnd, [n.person.id for n in orphans])
-        sends = await _mail_nudges(sessions, rnd, prog, orphans, earlier, composer, now)
-        await queue.send_mail(sends)
-        created += len(sends)
+        created += await _mail_nudges(sessions, rnd, prog, orphans, composer, queue, now)
         after_id = orphans[-1].id
     if created:
         log.warning("mailed %s nudges of %s %s that an interrupted run had left", created, prog.key, period)
@@ -404,11 +398,14 @@ async def _mail_nudges(
     rnd: Round,
     prog: Programme,
     nudges: Sequence[_NewNudge],
-    earlier: dict[int, str],
     composer: Composer,
+    queue: Queue,
     now: datetime,
-) -> list[tuple[int, datetime]]:
-    """Compose each nudge's email (outside any transaction) and put them in the outbox."""
+) -> int:
+    """Compose each nudge's email (outside any transaction), put them in the outbox and queue them;
+    how many were queued."""
+    async with sessions() as session:
+        earlier = await _earlier_answers(session, prog, rnd, [n.person.id for n in nudges])
     question = prog.question(rnd.question)
     subject = prog.general_wording(rnd.question)
     mails: list[Outgoing] = []
@@ -445,7 +442,9 @@ async def _mail_nudges(
             await session.exec(
                 update(Nudge).where(col(Nudge.id).in_(unsendable)).values(status=NudgeStatus.SKIPPED)
             )
-        return await add_to_outbox(session, mails, now, send_at=times)
+        sends = await add_to_outbox(session, mails, now, send_at=times)
+    await queue.send_mail(sends)
+    return len(sends)
 
 
 def _nudge_key(rnd: Round, person_id: int) -> str:
