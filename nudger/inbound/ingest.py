@@ -215,8 +215,7 @@ async def process_inbound_many(
                 for inbound_id, (outcome, mails) in done.items():
                     outcomes[inbound_id] = outcome
                     queued.extend(mails)
-                finished = set(chunk)
-                pending = [i for i in pending if i not in finished]
+                pending = pending[len(chunk) :]  # chunks are taken from the front of the claims, in order
     except (OperationalError, InterfaceError) as exc:
         await _release_claims(sessions, pending)
         try:
@@ -327,7 +326,7 @@ def _understood(deps: IngestDeps, p: _Parsed, later: _Later) -> _Message:
     """Classify a parsed message (pure), right before it is decided: trimming it (the classifier's
     look for a bare "unsubscribe") leaves the history cut in the trimmer's small cache for reading it
     again with its round's question."""
-    own = frozenset(deps.composer.identity.own_addresses())
+    own = deps.composer.identity.own_addresses()
     verdict = classify(p.msg, own, today=p.now.date())
     return _Message(p.inbound_id, p.released, p.msg, verdict, own, p.tokens, p.now, later)
 
@@ -495,9 +494,7 @@ async def _process_one(
 
 async def _decide(session: AsyncSession, deps: IngestDeps, m: _Message) -> Outcome:
     if written_by_a_person(m.msg, m.verdict):  # a reply, command or empty reply: no trim needed yet
-        if not (m.tokens and m.tokens[0].kind == TokenKind.NUDGE):
-            await _write_replies(session, m.later)  # only an answer to a nudge leaves them waiting
-        return await _from_a_person(session, deps, m)
+        return await _from_a_person(session, deps, m)  # _route writes the waiting replies where needed
     await _write_replies(session, m.later)
     understood = m.understood
     kind = understood.kind
@@ -743,14 +740,15 @@ async def _to_nudge(
         verdict=m.verdict,
     )
     plain = u.kind not in (MessageKind.COMMAND, MessageKind.EMPTY) and rnd.grouped_at is None
-    if not plain or (token is not None and token.expired(m.today)):
+    expired = token is not None and token.expired(m.today)
+    if not plain or expired:
         await _write_replies(session, m.later)  # what follows may read or change replies
     if u.kind == MessageKind.COMMAND and u.command is not None:
         return await _command(session, deps, m, person, nudge, u.command)
     if u.kind == MessageKind.EMPTY:
         mails = await _notice(session, deps, m, person, "empty")
         return Outcome("empty", u.reason, person.id, mails)
-    if token is not None and token.expired(m.today):
+    if expired:
         mails = await _notice(session, deps, m, person, "closed")
         return Outcome(
             "closed", f"the reply address for {rnd.programme} {rnd.period} has expired", person.id, mails
