@@ -100,7 +100,7 @@ class SessionWriter:
 
     async def __call__(self, raws: list[bytes]) -> list[int | None]:
         async with transaction(self._sessions) as db:
-            return await store_raw_each(db, [(raw, SMTP_POSITION) for raw in raws], self._now())
+            return await store_raw_each(db, _at_smtp(raws), self._now())
 
     def close(self) -> None:
         pass
@@ -142,7 +142,7 @@ class SqliteWriter:
         try:
             ids = self._write_here(raws, now)
         except OperationalError:  # locked by another writer (or worse): wait in the thread
-            ids = await loop.run_in_executor(self._thread, _write, self._waiting, raws, now)
+            ids = await loop.run_in_executor(self._thread, _write_waiting, self._waiting, raws, now)
         self._commits += 1
         self._bytes += sum(map(len, raws))
         if self._commits >= CHECKPOINT_COMMITS or self._bytes >= CHECKPOINT_BYTES:
@@ -155,7 +155,7 @@ class SqliteWriter:
             self._connection = self._inline.connect()
         try:
             with self._connection.begin():
-                return store_raw_each_sync(self._connection, [(raw, SMTP_POSITION) for raw in raws], now)
+                return store_raw_each_sync(self._connection, _at_smtp(raws), now)
         except Exception:
             self._connection.close()  # whatever went wrong stays with this connection: a new one next
             self._connection = None
@@ -175,9 +175,14 @@ CHECKPOINT_COMMITS = 100
 CHECKPOINT_BYTES = 4 * 1024 * 1024
 
 
-def _write(engine: Engine, raws: list[bytes], now: datetime) -> list[int | None]:
+def _at_smtp(raws: list[bytes]) -> list[tuple[bytes, Position]]:
+    return [(raw, SMTP_POSITION) for raw in raws]
+
+
+def _write_waiting(engine: Engine, raws: list[bytes], now: datetime) -> list[int | None]:
+    """A group on the thread's connection, which waits for another writer's lock."""
     with engine.begin() as connection:
-        return store_raw_each_sync(connection, [(raw, SMTP_POSITION) for raw in raws], now)
+        return store_raw_each_sync(connection, _at_smtp(raws), now)
 
 
 def _checkpoint(engine: Engine) -> None:
@@ -191,11 +196,13 @@ def _checkpoint(engine: Engine) -> None:
 def group_writer(sessions: SessionMaker, now: Callable[[], datetime]) -> SessionWriter | SqliteWriter:
     """The writer for the sessions' database: SQLite files get `SqliteWriter`, the rest the engine."""
     bind = sessions.kw.get("bind")
-    if not isinstance(bind, AsyncEngine) or bind.dialect.name != "sqlite":
-        return SessionWriter(sessions, now)
-    if bind.url.database in (None, "", ":memory:"):  # a private database: only the engine's own
-        return SessionWriter(sessions, now)
-    return SqliteWriter(bind.url, now)
+    if (
+        isinstance(bind, AsyncEngine)
+        and bind.dialect.name == "sqlite"
+        and bind.url.database not in (None, "", ":memory:")  # in memory: private to the engine's own
+    ):
+        return SqliteWriter(bind.url, now)
+    return SessionWriter(sessions, now)
 
 
 def _settle(

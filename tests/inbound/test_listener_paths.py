@@ -4,6 +4,7 @@ aiosmtpd gives for paths the fast path leaves to it."""
 
 from __future__ import annotations
 
+import pytest
 from aiosmtpd.smtp import SMTP
 from hypothesis import given
 from hypothesis import strategies as st
@@ -46,7 +47,16 @@ def test_the_fast_path_answers_as_aiosmtpd_does(arg: str) -> None:
     assert outcome(OURS, arg) == outcome(AIOSMTPD, arg)
 
 
-def test_the_usual_paths_take_the_fast_path() -> None:
+def test_the_usual_paths_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    def slow(self: SMTP, arg: str) -> tuple[str | None, str | None]:
+        raise AssertionError(f"aiosmtpd's parser was asked about {arg!r}")
+
+    monkeypatch.setattr(SMTP, "_getaddr", slow)  # the listener must answer these without it
+    assert OURS._getaddr("<bounce@staff.example>") == ("bounce@staff.example", "")
+    assert OURS._getaddr("<reply+aeaqaaaa@reply.corp.test> SIZE=2100") == (
+        "reply+aeaqaaaa@reply.corp.test",
+        "SIZE=2100",
+    )
     for arg in ("<bounce@staff.example>", "<reply+aeaqaaaa@reply.corp.test> SIZE=2100", "<a.b-c@d.e>"):
         assert _PLAIN_PATH.fullmatch(arg) is not None
     for arg in ("<>", '<"a b"@c.d>', "<a@[192.0.2.1]>", "<a..b@c.d>", "<ü@x.y>"):
