@@ -352,7 +352,7 @@ async def _loop(demo: Demo, s: Services, settings: Settings, secrets: Secrets, s
     finally:
         server.close()
         await server.wait_closed()
-        handler.close()
+        await handler.aclose()
 
     demo.clock.advance(timedelta(days=7))
     demo.step("4. REPORT  a week later, the L&D report")

@@ -60,7 +60,7 @@ async def serve_listener(
         server.close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(server.wait_closed(), SHUTDOWN_GRACE)
-        handler.close()
+        await handler.aclose()
 
 
 async def serve_poller(settings: Settings, secrets: Secrets, *, watch: bool = False) -> int:

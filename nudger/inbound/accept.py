@@ -21,11 +21,12 @@ from typing import Any
 from sqlalchemy import Connection, Executable, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from nudger.store.models import Inbound, InboundStatus
-from nudger.store.queries import dialect_name, table_of
+from nudger.store.queries import table_of
 
 HEADER_SNIFF_BYTES = 256 * 1024
 STALE_PROCESSING = timedelta(minutes=10)
@@ -134,10 +135,17 @@ async def store_raw_each(
 ) -> list[int | None]:
     """Store messages (one INSERT per STORE_ROWS_PER_STATEMENT rows); for each, its new row id, or
     None when it was already stored (or came earlier in `messages`)."""
-    stmt = _insert_statement(dialect_name(session))
+    return await store_raw_on(await session.connection(), messages, now)
+
+
+async def store_raw_on(
+    connection: AsyncConnection, messages: Sequence[tuple[bytes, Position]], now: datetime
+) -> list[int | None]:
+    """`store_raw_each` on a connection (the SMTP listener's own): the caller owns the transaction."""
+    stmt = _insert_statement(connection.dialect.name)
     ids: list[int | None] = []
     for rows in _row_chunks(messages, now):
-        result = await (await session.connection()).execute(stmt, rows)  # batched VALUES, cached SQL
+        result = await connection.execute(stmt, rows)  # batched VALUES, cached SQL
         ids.extend(_new_ids(rows, result.all()))
     return ids
 

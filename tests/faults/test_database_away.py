@@ -100,6 +100,7 @@ async def listener(url: str) -> AsyncIterator[tuple[int, SessionMaker]]:
     finally:
         server.close()
         await server.wait_closed()
+        await handler.aclose()
         await engine.dispose()
 
 

@@ -64,6 +64,7 @@ async def test_a_40_mb_message_is_refused_at_smtp_with_552(pg_url: str) -> None:
         finally:
             server.close()
             await server.wait_closed()
+            await handler.aclose()
         async with sessions() as session:
             rows = (await session.exec(select(Inbound))).all()
     report(

@@ -120,6 +120,7 @@ async def world(sessions: SessionMaker, smtp_server: SmtpServer) -> AsyncIterato
         await transport.close()
         listener.close()
         await listener.wait_closed()
+        await handler.aclose()
 
 
 def reply_to(msg: EmailMessage, sender: str, body: str) -> bytes:

@@ -122,6 +122,7 @@ async def loop(
         finally:
             server.close()
             await server.wait_closed()
+            await handler.aclose()
 
 
 def reply_to(original: Message, sender: str, body: str) -> bytes:

@@ -47,6 +47,7 @@ async def _serve(sessions: SessionMaker, max_bytes: int = 100_000) -> AsyncItera
     finally:
         server.close()
         await server.wait_closed()
+        await handler.aclose()
 
 
 @pytest.fixture

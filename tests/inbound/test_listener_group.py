@@ -11,10 +11,12 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from nudger.inbound import listener as listener_module
-from nudger.inbound.listener import GroupStore, SessionWriter, SqliteWriter, group_writer
+from nudger.inbound.accept import STORE_ROWS_PER_STATEMENT
+from nudger.inbound.listener import ConnectionWriter, GroupStore, SqliteWriter, Writer, group_writer
 from nudger.store.db import SessionMaker, make_engine, make_sessionmaker, migrate
 from nudger.store.models import Inbound
 
@@ -42,15 +44,13 @@ async def db(db_url: str) -> AsyncIterator[SessionMaker]:
 
 
 @pytest.fixture
-async def writer(db: SessionMaker) -> AsyncIterator[SessionWriter | SqliteWriter]:
+async def writer(db: SessionMaker) -> AsyncIterator[Writer]:
     write = group_writer(db, lambda: NOW)
     yield write
-    write.close()
+    await write.aclose()
 
 
-def counting(
-    writer: SessionWriter | SqliteWriter, groups: list[int]
-) -> Callable[[list[bytes]], Awaitable[list[int | None]]]:
+def counting(writer: Writer, groups: list[int]) -> Callable[[list[bytes]], Awaitable[list[int | None]]]:
     """`writer`, noting the size of each group it is given."""
 
     async def write(raws: list[bytes]) -> list[int | None]:
@@ -60,13 +60,13 @@ def counting(
     return write
 
 
-async def test_each_database_gets_its_writer(db: SessionMaker, writer: SessionWriter | SqliteWriter) -> None:
+async def test_each_database_gets_its_writer(db: SessionMaker, writer: Writer) -> None:
     sqlite = "sqlite" in str(db.kw["bind"].url)
-    assert isinstance(writer, SqliteWriter if sqlite else SessionWriter)
+    assert isinstance(writer, SqliteWriter if sqlite else ConnectionWriter)
 
 
 async def test_concurrent_messages_are_stored_together_and_each_learns_its_row(
-    db: SessionMaker, writer: SessionWriter | SqliteWriter
+    db: SessionMaker, writer: Writer
 ) -> None:
     groups: list[int] = []
     store = GroupStore(counting(writer, groups))
@@ -78,9 +78,7 @@ async def test_concurrent_messages_are_stored_together_and_each_learns_its_row(
     assert await store.store(raw(3)) is None  # already stored
 
 
-async def test_a_message_that_cannot_be_stored_fails_alone(
-    db: SessionMaker, writer: SessionWriter | SqliteWriter
-) -> None:
+async def test_a_message_that_cannot_be_stored_fails_alone(db: SessionMaker, writer: Writer) -> None:
     async def picky(raws: list[bytes]) -> list[int | None]:
         if raw(2) in raws:
             raise ValueError("cannot store this one")
@@ -93,9 +91,7 @@ async def test_a_message_that_cannot_be_stored_fails_alone(
     assert sorted(await stored(db)) == ["<m0@corp.test>", "<m1@corp.test>", "<m3@corp.test>"]
 
 
-async def test_more_than_a_group_goes_into_several_commits(
-    db: SessionMaker, writer: SessionWriter | SqliteWriter
-) -> None:
+async def test_more_than_a_group_goes_into_several_commits(db: SessionMaker, writer: Writer) -> None:
     groups: list[int] = []
     store = GroupStore(counting(writer, groups))
     ids = await asyncio.gather(*(store.store(raw(n)) for n in range(250)))
@@ -121,7 +117,7 @@ async def test_the_sqlite_writer_waits_for_the_write_lock_and_answers_after_its_
         inbound_id = await storing
         assert (await stored(sessions)) == {"<m1@corp.test>": inbound_id}
     finally:
-        writer.close()
+        await writer.aclose()
 
 
 async def test_the_sqlite_writer_stores_the_row_the_async_engine_would(
@@ -137,7 +133,7 @@ async def test_the_sqlite_writer_stores_the_row_the_async_engine_would(
     try:
         [by_thread] = await writer([message])
     finally:
-        writer.close()
+        await writer.aclose()
     other = make_engine(f"sqlite+aiosqlite:///{tmp_path}/other.db")
     await migrate(other)
     async with make_sessionmaker(other)() as session, session.begin():
@@ -159,7 +155,7 @@ async def test_the_sqlite_writer_fails_when_the_database_is_away(tmp_path: objec
         with pytest.raises(Exception, match="inbound"):
             await GroupStore(writer).store(raw(1))
     finally:
-        writer.close()
+        await writer.aclose()
 
 
 async def test_the_sqlite_wal_is_checkpointed_while_only_the_listener_writes(
@@ -173,8 +169,29 @@ async def test_the_sqlite_wal_is_checkpointed_while_only_the_listener_writes(
         for n in range(300):  # one message per commit
             await store.store(raw(n) + body)
     finally:
-        writer.close()
+        await writer.aclose()
     wal = sqlite_url.split("///", 1)[1] + "-wal"
     assert len(await stored(sessions)) == 300
     # ~14 pages of WAL per commit here: 17 MB unchecked; reused from its start after each checkpoint
     assert await asyncio.to_thread(os.path.getsize, wal) < 3_000_000
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.slow)], indirect=True)
+async def test_the_postgres_writer_takes_a_new_connection_after_losing_its_own(
+    db: SessionMaker, writer: Writer
+) -> None:
+    assert isinstance(writer, ConnectionWriter)
+    [first] = await writer([raw(1)])
+    async with db() as admin:  # the server ends every other connection of this database (a restart, a kill)
+        await admin.exec(
+            text(  # type: ignore[call-overload]
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    with pytest.raises(DBAPIError):  # the driver's dead connection, as SQLAlchemy wraps it
+        await writer([raw(2)])  # on the connection it kept: not stored, the MTA is told 451
+    [third] = await writer([raw(3)])  # a new connection
+    assert await stored(db) == {"<m1@corp.test>": first, "<m3@corp.test>": third}
+    with pytest.raises(ValueError, match="one statement"):  # a group is committed as one INSERT
+        await writer([raw(n) for n in range(10, 10 + STORE_ROWS_PER_STATEMENT + 1)])
