@@ -92,10 +92,10 @@ ZONES = ["Europe/London", "Europe/Berlin", "America/New_York", "Asia/Kolkata"]
 # --------------------------------------------------------------------------------------- settings
 
 
-def settings_dict(db: Path, redis_url: str, imap_port: int, imap_user: str, batch: int) -> dict[str, Any]:
+def settings_dict(db_url: str, redis_url: str, imap_port: int, imap_user: str, batch: int) -> dict[str, Any]:
     return {
         "service": {"from_address": "nudger@bench.test", "reply_domain": "reply.bench.test"},
-        "database": {"url": f"sqlite+aiosqlite:///{db}"},
+        "database": {"url": db_url},
         "redis": {"url": redis_url},
         "smtp": {"host": "127.0.0.1", "port": 9, "tls": "none"},  # nothing is sent in this bench
         "inbound": {
@@ -433,7 +433,7 @@ def _as_deployed(raw_settings: dict[str, Any], name: str) -> None:
 
     if "MALLOC_ARENA_MAX" not in os.environ:
         limit_malloc_arenas()
-    folder = Path(raw_settings["database"]["url"].split("///", 1)[1]).parent
+    folder = Path(os.environ[_LOGS_ENV])
     sys.stderr = open(folder / f"{name}-{os.getpid()}.log", "w")  # noqa: SIM115 (the process's life)
     configure_logging("INFO", fmt="json")
 
@@ -489,6 +489,12 @@ def _listener_process(raw_settings: dict[str, Any], port: int, result: Any, prof
     result.put(_peak_rss_mb())
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of another process so far (Linux: /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _wait_port(port: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -534,6 +540,65 @@ def _drain_process(raw_settings: dict[str, Any], result: Any, profile: str) -> N
     result.put(asyncio.run(main()))
 
 
+def _pool_worker(raw_settings: dict[str, Any], result: Any, ready: Any, go: Any) -> None:
+    """One of `--workers N` worker processes: ready once imported, then drains the queue (burst) from
+    the moment the parent says go; its end time (wall clock), CPU seconds and peak memory."""
+    _as_deployed(raw_settings, "imap-worker")
+    settings = load(raw_settings)
+    ready.put(os.getpid())
+    go.wait()
+    c0 = time.process_time()
+    asyncio.run(_drain(settings))
+    result.put({"end": time.time(), "cpu_seconds": time.process_time() - c0, "peak_rss_mb": _peak_rss_mb()})
+
+
+def _poll_end(raw_settings: dict[str, Any], t0: float) -> float | None:
+    """Seconds from t0 to the poller's "polled …" log line (the workers log JSON beside the database)."""
+    folder = Path(os.environ[_LOGS_ENV])
+    for log in folder.glob("imap-worker-*.log"):
+        for line in log.read_text().splitlines():
+            if '"polled ' in line:
+                return round(datetime.fromisoformat(json.loads(line)["time"]).timestamp() - t0, 2)
+    return None
+
+
+async def _imap_pool(raw_settings: dict[str, Any], workers: int) -> dict[str, Any]:
+    """As deployed at scale: `workers` worker processes; the poll is a job one of them takes, and all of
+    them process the batches it enqueues. Timed from the poll's enqueue to the last worker's end."""
+    ctx = multiprocessing.get_context("spawn")
+    results, ready, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = [
+        ctx.Process(target=_pool_worker, args=(raw_settings, results, ready, go)) for _ in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        for _ in procs:
+            await asyncio.to_thread(ready.get, True, 120)
+        settings = load(raw_settings)
+        async with open_services(settings, make_secrets(), clock=ManualClock(PROCESS_AT)) as s:
+            assert s.redis is not None
+            t0 = time.time()
+            await s.redis.enqueue_job("poll")
+        go.set()
+        done = [await asyncio.to_thread(results.get, True, 3600) for _ in procs]
+    finally:
+        for proc in procs:
+            await asyncio.to_thread(proc.join, 30)
+    return {
+        "poll_seconds": 0.0,
+        "process_seconds": max(d["end"] for d in done) - t0,
+        "poll_cpu_seconds": 0.0,
+        "process_cpu_seconds": sum(d["cpu_seconds"] for d in done),
+        "worker_cpu_seconds": [round(d["cpu_seconds"], 2) for d in done],
+        "worker_seconds": [round(d["end"] - t0, 2) for d in done],
+        "poll_job_seconds": _poll_end(raw_settings, t0),
+        "stored": None,
+        "verdicts": await _verdicts(settings),
+        "peak_rss_mb": max(d["peak_rss_mb"] for d in done),
+    }
+
+
 def _imap_process(raw_settings: dict[str, Any], result: Any, profile: str, overlap: bool) -> None:
     _as_deployed(raw_settings, "imap-worker")
     result.put(asyncio.run(_nudger_imap(raw_settings, profile, overlap)))
@@ -562,13 +627,44 @@ async def flush_redis(url: str) -> None:
     await client.aclose()
 
 
+_LOGS_ENV = "NUDGER_BENCH_LOGS"
+
+
+def _databases(args: argparse.Namespace, folder: Path, stack: contextlib.ExitStack) -> tuple[str, str]:
+    """The IMAP run's and the listener run's database URLs: SQLite files in `folder`, or with
+    `--postgres` two fresh databases on that server (dropped afterwards)."""
+    if not args.postgres:
+        return f"sqlite+aiosqlite:///{folder / 'imap.db'}", f"sqlite+aiosqlite:///{folder / 'listener.db'}"
+    from send import fresh_postgres  # bench/send.py, beside this file
+
+    return stack.enter_context(fresh_postgres(args.postgres, "imap")), stack.enter_context(
+        fresh_postgres(args.postgres, "listener")
+    )
+
+
+def _copy_database(args: argparse.Namespace, source: str, target: str) -> None:
+    """Make `target` hold what `source` holds (the planned round)."""
+    if not args.postgres:
+        shutil.copyfile(source.split("///", 1)[1], target.split("///", 1)[1])
+        return
+    from sqlalchemy.engine import make_url
+
+    from tests.services import _pg_run
+
+    src, dst = make_url(source), make_url(target)
+    admin = make_url(args.postgres).set(drivername="postgresql+asyncpg")
+    _pg_run(admin, f'DROP DATABASE "{dst.database}"')
+    _pg_run(admin, f'CREATE DATABASE "{dst.database}" TEMPLATE "{src.database}"')
+
+
 async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     from tests.services import LD_USER, dovecot_server, require_dovecot
 
     n, batch, conns = args.replies, args.batch_size, args.connections
-    with dovecot_server(require_dovecot()) as server:
+    with contextlib.ExitStack() as stack, dovecot_server(require_dovecot()) as server:
         async with local_redis(folder) as redis_url:
-            imap_db, smtp_db = folder / "imap.db", folder / "listener.db"
+            os.environ[_LOGS_ENV] = str(folder)  # the nudger processes' logs (spawned: they inherit it)
+            imap_db, smtp_db = _databases(args, folder, stack)
             raw = settings_dict(imap_db, redis_url, server.port, LD_USER, batch)
             settings = load(raw)
             t = time.perf_counter()
@@ -576,7 +672,8 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             written = await write_replies(settings, folder / "replies.bin")
             if written != n:
                 raise RuntimeError(f"{written} nudges planned for {n} people")
-            shutil.copyfile(imap_db, smtp_db)  # the same round, for the listener run
+            if args.only != "imap":  # the same round, for the listener run
+                _copy_database(args, imap_db, smtp_db)
             await asyncio.to_thread(append_all, server, LD_USER, folder / "replies.bin")
             setup_s = time.perf_counter() - t
             print(
@@ -588,7 +685,14 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             if args.only in ("", "listener"):
                 raw_smtp = settings_dict(smtp_db, redis_url, server.port, LD_USER, batch)
                 listener = await _listener_run(raw_smtp, args, redis_url, folder / "replies.bin")
-    result: dict[str, Any] = {"bench": "ingest", "replies": n, "batch_size": batch, "connections": conns}
+    result: dict[str, Any] = {
+        "bench": "ingest",
+        "replies": n,
+        "batch_size": batch,
+        "connections": conns,
+        "workers": args.workers,
+        "database": "postgresql" if args.postgres else "sqlite",
+    }
     if imap is not None:
         result["imap"] = imap
     if listener is not None:
@@ -608,9 +712,12 @@ async def _imap_run(
     )
     print(f"imap ceiling: {ceiling['per_second']:.0f}/s", file=sys.stderr)
     await flush_redis(redis_url)
-    ours = await asyncio.to_thread(
-        in_child, _imap_process, raw, f"{prof}imap.txt" if prof else "", bool(args.overlap)
-    )
+    if args.workers > 1:
+        ours = await _imap_pool(raw, args.workers)
+    else:
+        ours = await asyncio.to_thread(
+            in_child, _imap_process, raw, f"{prof}imap.txt" if prof else "", bool(args.overlap)
+        )
     imap_per_s = n / (ours["poll_seconds"] + ours["process_seconds"])
     print(f"imap nudger: {imap_per_s:.0f}/s {ours}", file=sys.stderr)
     return {
@@ -625,6 +732,7 @@ async def _imap_run(
         "poll_cpu_ms_per_reply": round(1000 * ours["poll_cpu_seconds"] / n, 3),
         "process_cpu_ms_per_reply": round(1000 * ours["process_cpu_seconds"] / n, 3),
         "verdicts": ours["verdicts"],
+        **{k: ours[k] for k in ("worker_cpu_seconds", "worker_seconds", "poll_job_seconds") if k in ours},
         "includes": "ceiling: UID FETCH + compat32 parse; nudger: poll (fetch, store raw, enqueue) "
         "+ worker (parse, classify, trim, route, store the answer)",
     }
@@ -659,7 +767,9 @@ async def _listener_run(
     listener.start()
     try:
         await asyncio.to_thread(_wait_port, port)
+        cpu0 = _cpu_seconds(listener.pid or 0)
         accepted = await smtp_client(port, replies, conns)
+        listener_cpu = _cpu_seconds(listener.pid or 0) - cpu0
     finally:
         os.kill(listener.pid or 0, signal.SIGTERM)
         listener_rss = float(await asyncio.to_thread(rss.get, True, 60))
@@ -674,6 +784,7 @@ async def _listener_run(
         "nudger_per_s": round(accepted["per_second"], 1),
         "ratio": round(accepted["per_second"] / bare["per_second"], 3),
         "peak_rss_mb": round(listener_rss, 1),
+        "cpu_ms_per_message": round(1000 * listener_cpu / n, 3),
         "processed_per_s": round(processed_per_s, 1),
         "processed_ratio": round(processed_per_s / bare["per_second"], 3),
         "smtp_seconds": round(accepted["seconds"], 2),
@@ -698,6 +809,18 @@ def main() -> int:
         action="store_true",
         help="IMAP: poll as a job of the worker, processing batches while it polls (as deployed); "
         "poll_seconds is then 0 and process_seconds the whole",
+    )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        default="",
+        help="fresh databases on this PostgreSQL instead of SQLite (postgresql://postgres@127.0.0.1:5432/test)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="IMAP: N worker processes (the poll a job of one of them, as with --overlap; all process)",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="nudger-bench-ingest.") as tmp:

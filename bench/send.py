@@ -131,7 +131,7 @@ _DB_ENV = "NUDGER_BENCH_DATABASE_URL"
 
 
 @contextlib.contextmanager
-def fresh_postgres(admin_url: str) -> Iterator[str]:
+def fresh_postgres(admin_url: str, label: str = "") -> Iterator[str]:
     """A new, empty database on the PostgreSQL at `admin_url` for this run (dropped afterwards)."""
     from sqlalchemy.engine import make_url
 
@@ -139,7 +139,7 @@ def fresh_postgres(admin_url: str) -> Iterator[str]:
     from tests.services import _pg_run
 
     admin = make_url(admin_url).set(drivername="postgresql+asyncpg")
-    name = f"nudger_bench_{os.getpid()}"
+    name = f"nudger_bench_{os.getpid()}{'_' + label if label else ''}"
     _pg_run(admin, f'CREATE DATABASE "{name}"')
     try:
         yield admin.set(database=name).render_as_string(hide_password=False)
