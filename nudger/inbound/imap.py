@@ -13,6 +13,8 @@ Behaviour worth knowing:
   message too large to load is read with ``fetch_headers`` (``BODY.PEEK[HEADER]``, capped) instead.
 - ``uids_after(n)`` searches ``UID n+1:*`` and filters: when no UID is above ``n`` the server
   answers with the highest UID (``*`` means "the last message"), which must not be taken as new.
+  In a mailbox of more than SEARCH_WINDOW messages it searches by windows of sequence numbers, so
+  that no answer is longer than the 1 MB line imaplib accepts.
 - ``move`` uses ``MOVE`` when the server has it; otherwise ``COPY`` + ``\\Deleted`` + ``UID EXPUNGE``
   (plain ``EXPUNGE`` on servers without UIDPLUS, which also removes other messages already
   flagged ``\\Deleted`` in that mailbox).
@@ -39,6 +41,9 @@ BODY = b"BODY[]"
 SIZE = b"RFC822.SIZE"
 HEADER_LIMIT = 256 * 1024  # the most of a header block fetch_headers reads
 _HEADER_ITEM = f"BODY.PEEK[HEADER]<0.{HEADER_LIMIT}>".encode()
+#: messages per SEARCH (by sequence number) in a large mailbox: 50 000 UIDs of up to ten digits make
+#: a 550 KB answer, under imaplib's 1 MB line limit
+SEARCH_WINDOW = 50_000
 IDLE_RENEW_SECONDS = 600.0  # re-issue IDLE well before the 29 minutes RFC 2177 allows
 _EXPUNGED_HINTS = ("EXPUNGEISSUED", "no longer exist", "expunged")
 # Errors after which the connection cannot be trusted any more (vs. a plain NO/BAD answer).
@@ -90,6 +95,7 @@ class ImapMailbox:
         self._ssl_context = ssl_context
         self._client: IMAPClient | None = None
         self._broken = False
+        self._exists = 0  # messages in the selected mailbox, as SELECT last reported
 
     def __repr__(self) -> str:
         state = "connected" if self._client is not None else "closed"
@@ -153,15 +159,31 @@ class ImapMailbox:
             raise ImapError(
                 f"IMAP select {mailbox!r} for {self._where()}: no {', '.join(missing)} in the answer"
             )
-        return MailboxState(int(info[b"UIDVALIDITY"]), int(info[b"UIDNEXT"]), int(info[b"EXISTS"]))
+        state = MailboxState(int(info[b"UIDVALIDITY"]), int(info[b"UIDNEXT"]), int(info[b"EXISTS"]))
+        self._exists = state.exists
+        return state
 
-    def uids_after(self, last_uid: int) -> list[int]:
-        """UIDs greater than `last_uid` in the selected mailbox, ascending."""
+    def uids_after(self, last_uid: int, *, window: int = SEARCH_WINDOW) -> list[int]:
+        """UIDs greater than `last_uid` in the selected mailbox, ascending.
+
+        A SEARCH's answer is one line, and imaplib refuses a line over 1 MB (`imaplib._MAXLINE`):
+        about 140 000 UIDs. In a mailbox holding more than `window` messages, the search goes by
+        windows of message sequence numbers (`1:50000 UID n+1:*`, `50001:100000 UID n+1:*`, … the
+        last one open-ended, for what arrived since SELECT). The numbers hold still between the
+        windows: a server sends no EXPUNGE while answering SEARCH, FETCH or STORE (RFC 3501 7.4.1).
+        """
         client = self._connected()
+        after = ["UID", f"{max(last_uid, 0) + 1}:*"]
+        found: list[int] = []
         with self._translate("search"):
             _pending_exists(client)  # what arrived before this search, the search finds
-            found = client.search(["UID", f"{max(last_uid, 0) + 1}:*"])
-        return sorted(uid for uid in (int(u) for u in found) if uid > last_uid)
+            if self._exists <= window:
+                found.extend(client.search(after))
+            else:
+                for start in range(1, self._exists + 1, window):
+                    end = "*" if start + window > self._exists else str(start + window - 1)
+                    found.extend(client.search([f"{start}:{end}", *after]))
+        return sorted({uid for uid in (int(u) for u in found) if uid > last_uid})
 
     def sizes(self, uids: Sequence[int]) -> dict[int, int]:
         """RFC822.SIZE of each message, by UID; messages expunged since they were found are missing."""

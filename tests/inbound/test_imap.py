@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from nudger.config import ImapConfig, Secret, TlsMode
@@ -93,6 +94,36 @@ def test_uids_after_filters_by_cursor(
     # `UID 4:*` means "4 up to the last message", so the server answers with UID 3: filtered out.
     assert mailbox.uids_after(3) == []
     assert mailbox.uids_after(99) == []
+
+
+def test_uids_after_searches_a_large_mailbox_by_windows(
+    dovecot: DovecotServer, mailbox: ImapMailbox, fresh_mailbox: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """imaplib refuses an answer line over 1 MB (about 140 000 UIDs): more messages than a window are
+    searched a window of sequence numbers at a time; gaps, the cursor and late arrivals as ever."""
+    fill(dovecot, fresh_mailbox, 7)
+    with imap_connect(dovecot) as other:  # UIDs 2 and 5 deleted: the UIDs are no longer dense
+        other.select_folder(fresh_mailbox)
+        other.delete_messages([2, 5])
+        other.uid_expunge([2, 5])
+    searches: list[list[str]] = []
+    search = IMAPClient.search
+
+    def counted(client: IMAPClient, criteria: list[str], *args: object) -> list[int]:
+        searches.append(list(criteria))
+        return search(client, criteria, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(IMAPClient, "search", counted)
+    mailbox.select(fresh_mailbox)  # 5 messages: windows of 2 are 1:2, 3:4, 5:*
+    assert mailbox.uids_after(0, window=2) == [1, 3, 4, 6, 7]
+    assert searches == [["1:2", "UID", "1:*"], ["3:4", "UID", "1:*"], ["5:*", "UID", "1:*"]]
+    assert mailbox.uids_after(3, window=2) == [4, 6, 7]
+    fill(dovecot, fresh_mailbox, 2)  # arrived after SELECT: the open-ended last window finds them
+    assert mailbox.uids_after(4, window=2) == [6, 7, 8, 9]
+    assert mailbox.uids_after(9, window=2) == []
+    searches.clear()
+    assert mailbox.uids_after(0) == [1, 3, 4, 6, 7, 8, 9]  # a mailbox smaller than a window: one search
+    assert searches == [["UID", "1:*"]]
 
 
 def test_uids_after_on_an_empty_mailbox(mailbox: ImapMailbox, fresh_mailbox: str) -> None:
