@@ -3,6 +3,7 @@ memory).
 
     python bench/report.py                       # 100 000 people, and 10 000 to compare memory
     python bench/report.py --people 20000 --small 2000 --keep /tmp/bench-report
+    python bench/report.py --people 20000 --small 2000 --postgres postgresql://postgres@127.0.0.1:5432/test
 
 Data (bulk inserts into a migrated SQLite file): people in 120 teams × 12 locations, enrolled in one
 programme; eight weekly rounds (October and November 2026); every person asked each week, about half
@@ -16,6 +17,13 @@ RSS; "flat memory" means the 100 000-person peak is about the 10 000-person one.
 There is no ceiling measured in the same run here, only the target (30 s): ``--json FILE`` writes one
 object (``"bench": "report"``, ``"build"`` and ``"memory"`` as plain figures, each size's measurements)
 for bench/run_all.
+
+``--postgres URL`` (an admin URL, e.g. postgresql://postgres@127.0.0.1:5432/test) also builds each
+size's report on PostgreSQL: a fresh database on that server (dropped afterwards), migrated by nudger,
+loaded with the same rows as the SQLite file (COPY, ids kept, sequences reset), then the report built
+twice in fresh processes: on the fresh tables (no ANALYZE: with autovacuum off or not there yet they
+have no planner statistics, as after a bulk import) and after ANALYZE of every table. The figures go
+under ``"postgres"`` in the JSON.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -217,8 +225,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def build_only(path: Path) -> None:
-    """Build the report once in this (fresh) process; print seconds and peak RSS as JSON."""
+def build_only(target: str) -> None:
+    """Build the report once in this (fresh) process from a SQLite file or a database URL; print seconds
+    and peak RSS as JSON."""
     from nudger.config import Programme
     from nudger.reports.send import build_report_files
     from nudger.store.db import make_engine, make_sessionmaker
@@ -226,7 +235,7 @@ def build_only(path: Path) -> None:
     programme = Programme(key="bench", name="Bench", questions=[{"text": "What did you try?"}])  # type: ignore[list-item]
 
     async def _go() -> dict[str, str]:
-        engine = make_engine("sqlite+aiosqlite:///" + str(path))
+        engine = make_engine(target if "://" in target else "sqlite+aiosqlite:///" + target)
         try:
             return await build_report_files(make_sessionmaker(engine), programme, PERIOD, 5, NOW)
         finally:
@@ -256,12 +265,165 @@ def build_only(path: Path) -> None:
     )
 
 
-def measure(path: Path) -> dict[str, object]:
+def measure(target: Path | str) -> dict[str, object]:
     out = subprocess.run(
-        [sys.executable, __file__, "--build-only", str(path)], capture_output=True, text=True, check=True
+        [sys.executable, __file__, "--build-only", str(target)], capture_output=True, text=True, check=True
     )
     result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
+
+
+# ---------------------------------------------------------------------------------------- PostgreSQL
+
+
+def _converter(data_type: str) -> Callable[[object], object]:
+    """SQLite's stored value → what asyncpg's COPY wants for a column of this PostgreSQL type."""
+    if data_type.startswith("timestamp"):
+        aware = data_type == "timestamp with time zone"
+
+        def when(v: object) -> object:
+            if not isinstance(v, str):
+                return v
+            t = datetime.fromisoformat(v)
+            if aware:
+                return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+            return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo is not None else t
+
+        return when
+    if data_type == "boolean":
+        return lambda v: v if v is None else bool(v)
+    if data_type == "bytea":
+        return lambda v: v if v is None or isinstance(v, bytes) else str(v).encode()
+    return lambda v: v
+
+
+async def load_postgres(path: Path, url: str) -> dict[str, int]:
+    """Migrate the (empty) database at `url` with nudger's migrations and copy every table of the SQLite
+    file into it (COPY in chunks, ids kept, id sequences set past them). No ANALYZE."""
+    import asyncpg  # type: ignore[import-untyped]
+    from sqlalchemy.engine import make_url
+    from sqlmodel import SQLModel
+
+    import nudger.store.models  # noqa: F401  (registers the tables)
+    from nudger.store.db import make_engine, migrate
+
+    engine = make_engine(url)
+    await migrate(engine)
+    await engine.dispose()
+    conn = await asyncpg.connect(
+        make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    lite = sqlite3.connect(path)
+    copied: dict[str, int] = {}
+    try:
+        for table in SQLModel.metadata.sorted_tables:  # parents before children (foreign keys)
+            types = dict(
+                await conn.fetch(
+                    "SELECT column_name, data_type FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND table_name = $1",
+                    table.name,
+                )
+            )
+            if not types:
+                continue
+            cursor = lite.execute(f'SELECT * FROM "{table.name}"')
+            columns = [d[0] for d in cursor.description]
+            convert = [_converter(types[c]) for c in columns]
+            n = 0
+            while rows := cursor.fetchmany(20_000):
+                records = [tuple(f(v) for f, v in zip(convert, row, strict=True)) for row in rows]
+                await conn.copy_records_to_table(table.name, records=records, columns=columns)
+                n += len(rows)
+            if not n:
+                continue
+            copied[table.name] = n
+            if "id" in columns:
+                await conn.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                    f'(SELECT max(id) FROM "{table.name}"))'
+                )
+    finally:
+        lite.close()
+        await conn.close()
+    return copied
+
+
+async def _pg_statements(url: str, *statements: str) -> list[list[tuple[object, ...]]]:
+    from sqlalchemy import text
+
+    from nudger.store.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            out = []
+            for statement in statements:
+                result = await conn.execute(text(statement))
+                out.append([tuple(r) for r in result.all()] if result.returns_rows else [])
+            await conn.commit()
+            return out
+    finally:
+        await engine.dispose()
+
+
+def _unanalysed(url: str) -> int:
+    """Tables with rows that have never been analysed (pg_stat_user_tables)."""
+    (rows,) = asyncio.run(
+        _pg_statements(
+            url,
+            "SELECT count(*) FROM pg_stat_user_tables WHERE n_live_tup > 0 "
+            "AND last_analyze IS NULL AND last_autoanalyze IS NULL",
+        )
+    )
+    (count,) = rows[0]
+    assert isinstance(count, int)
+    return count
+
+
+def postgres_server(admin_url: str) -> str:
+    """The server's version (e.g. "15.20")."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(admin_url).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    (rows,) = asyncio.run(_pg_statements(url, "SHOW server_version"))
+    return str(rows[0][0]).split(" ")[0]
+
+
+_COUNTS = ("asked", "answered", "answerers", "circles", "themes", "cut_groups", "html_kb")
+
+
+def postgres_run(admin_url: str, path: Path, n: int, sqlite: dict[str, object]) -> dict[str, object]:
+    """Load the SQLite file's rows into a fresh PostgreSQL database and build the report there, on the
+    fresh tables and again after ANALYZE (each in a fresh process)."""
+    from send import fresh_postgres  # bench/send.py, beside this file
+
+    with fresh_postgres(admin_url, f"report_{n}") as url:
+        t0 = time.perf_counter()
+        rows = asyncio.run(load_postgres(path, url))
+        load_s = time.perf_counter() - t0
+        print(f"  postgres: loaded {sum(rows.values()):,} rows in {load_s:.1f} s", flush=True)
+        unanalysed = _unanalysed(url)
+        fresh = measure(url)
+        print(f"  postgres, fresh tables ({unanalysed} never analysed): {json.dumps(fresh)}", flush=True)
+        t0 = time.perf_counter()
+        asyncio.run(_pg_statements(url, "ANALYZE"))
+        analyse_s = time.perf_counter() - t0
+        analysed = measure(url)
+        print(f"  postgres, after ANALYZE ({analyse_s:.1f} s): {json.dumps(analysed)}", flush=True)
+    same = all(fresh[k] == analysed[k] == sqlite[k] for k in _COUNTS)
+    if not same:
+        print("  WARNING: the PostgreSQL report's counts differ from SQLite's", flush=True)
+    ratio = float(fresh["seconds"]) / max(float(analysed["seconds"]), 0.01)  # type: ignore[arg-type]
+    return {
+        "load_s": round(load_s, 1),
+        "rows": rows,
+        "unanalysed_tables": unanalysed,
+        "fresh": fresh,
+        "analyse_s": round(analyse_s, 1),
+        "analysed": analysed,
+        "fresh_over_analysed": round(ratio, 2),
+        "same_counts_as_sqlite": same,
+    }
 
 
 def main() -> None:
@@ -274,7 +436,12 @@ def main() -> None:
     )
     parser.add_argument("--keep", type=Path, help="keep the databases in this folder (reused if present)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--build-only", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="also build on PostgreSQL: a fresh database on this server, before and after ANALYZE",
+    )
+    parser.add_argument("--build-only", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build_only:
         build_only(args.build_only)
@@ -282,6 +449,7 @@ def main() -> None:
     folder = args.keep or Path(tempfile.mkdtemp(prefix="nudger-bench-report-"))
     folder.mkdir(parents=True, exist_ok=True)
     results = {}
+    postgres: dict[int, dict[str, object]] = {}
     for n in [x for x in (args.small, args.people) if x]:
         path = folder / f"report-{n}.db"
         if not path.exists():
@@ -290,6 +458,8 @@ def main() -> None:
             print(f"generated {n:,} people in {time.perf_counter() - t0:.1f} s: {rows}", flush=True)
         results[n] = measure(path)
         print(f"{n:>7,} people, month {PERIOD}: {json.dumps(results[n])}", flush=True)
+        if args.postgres:
+            postgres[n] = postgres_run(args.postgres, path, n, results[n])
     big = results[args.people]
     seconds = float(big["seconds"])  # type: ignore[arg-type]
     ratio_s = seconds / TARGET_S
@@ -310,6 +480,14 @@ def main() -> None:
             "small_peak_rss_mb": small["peak_rss_mb"],
             "growth": round(ratio, 2),
         }
+    for n, pg in postgres.items():
+        fresh, analysed = pg["fresh"], pg["analysed"]
+        print(
+            f"postgres, {n:,} people: loaded in {pg['load_s']} s; report {fresh['seconds']} s on fresh "  # type: ignore[index]
+            f"tables, {analysed['seconds']} s after ANALYZE (x{pg['fresh_over_analysed']}); "  # type: ignore[index]
+            f"peak RSS {fresh['peak_rss_mb']} / {analysed['peak_rss_mb']} MB; "  # type: ignore[index]
+            f"SQLite {results[n]['seconds']} s"
+        )
     if args.json:
         figures = {
             "bench": "report",
@@ -319,6 +497,12 @@ def main() -> None:
             "memory": memory,
             "runs": {str(n): r for n, r in results.items()},
         }
+        if args.postgres:
+            figures["postgres"] = {
+                "unit": "s to build (fresh process); fresh = no ANALYZE since the load",
+                "server": postgres_server(args.postgres),
+                **{str(n): r for n, r in postgres.items()},
+            }
         args.json.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
     if not args.keep:
         for p in folder.glob("report-*.db"):
