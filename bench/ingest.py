@@ -16,7 +16,7 @@ IMAP (timed):
             JSON to a file): nudger's poller (`nudger.worker.poll_imap`: SEARCH, sizes, FETCH,
             stored raw + cursor + enqueue per batch), then the real arq worker (burst) running every
             process_inbound job: parsed, classified, trimmed, routed, the answer stored.
-            `nudger_per_s` = N / (poll + process). peak_rss_mb = that process's ru_maxrss.
+            `nudger_per_s` = N / (poll + process). peak_rss_mb = that process's peak RSS (VmHWM).
 Listener (timed):
   ceiling   one aiosmtplib client (C connections) sending the N replies to a bare aiosmtpd sink in
             another process (250 for everything, nothing kept). Best of two.
@@ -25,6 +25,13 @@ Listener (timed):
             (accepted = stored). Then the real worker (burst, another fresh process) processes them:
             `processed_per_s` = N / (SMTP time + processing time), end to end.
             peak_rss_mb = the listener process's; worker_peak_rss_mb = the worker process's.
+
+`--postgres URL` runs nudger on two fresh databases on that PostgreSQL instead of SQLite files (the
+listener's a copy of the planned round). `--workers N` (IMAP) runs N worker processes as deployed at
+scale: the poll is a job one of them takes, and all of them process the batches it enqueues; the
+result adds each worker's CPU seconds and when the poll ended. `listener.cpu_ms_per_message` is the
+listener process's CPU (from /proc) while the client sent. BENCH_RSS_TRACE=1 adds the IMAP process's
+resident memory every 2 s (=0.25: every 0.25 s) (`imap.rss_trace_mb`): a plateau or still growing?
 
 `--profile PREFIX` writes pyinstrument profiles (text and HTML) of each nudger process
 (`pip install pyinstrument`; a profiled run is slower and its memory is not meaningful).
@@ -41,7 +48,6 @@ import json
 import multiprocessing
 import os
 import random
-import resource
 import secrets
 import shutil
 import signal
@@ -49,6 +55,7 @@ import socket
 import struct
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -381,7 +388,9 @@ async def _drain(settings: Settings) -> float:
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from send import peak_rss_mb  # bench/send.py, beside this file
+
+    return peak_rss_mb()
 
 
 async def _nudger_imap(raw_settings: dict[str, Any], profile: str, overlap: bool) -> dict[str, Any]:
@@ -601,7 +610,23 @@ async def _imap_pool(raw_settings: dict[str, Any], workers: int) -> dict[str, An
 
 def _imap_process(raw_settings: dict[str, Any], result: Any, profile: str, overlap: bool) -> None:
     _as_deployed(raw_settings, "imap-worker")
-    result.put(asyncio.run(_nudger_imap(raw_settings, profile, overlap)))
+    trace: list[int] = []
+    if os.environ.get("BENCH_RSS_TRACE"):  # is the peak a plateau or still growing at the end?
+        every = float(os.environ["BENCH_RSS_TRACE"]) if os.environ["BENCH_RSS_TRACE"] != "1" else 2.0
+        threading.Thread(target=_sample_rss, args=(trace, every), daemon=True).start()
+    out = asyncio.run(_nudger_imap(raw_settings, profile, overlap))
+    if trace:
+        out["rss_trace_mb"] = trace
+    result.put(out)
+
+
+def _sample_rss(trace: list[int], every: float) -> None:
+    """This process's resident memory (MB, from procfs) every `every` seconds, into `trace`."""
+    while True:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                trace.append(int(line.split()[1]) // 1024)
+        time.sleep(every)
 
 
 def in_child(target: Callable[..., None], *args: Any) -> Any:
@@ -732,7 +757,11 @@ async def _imap_run(
         "poll_cpu_ms_per_reply": round(1000 * ours["poll_cpu_seconds"] / n, 3),
         "process_cpu_ms_per_reply": round(1000 * ours["process_cpu_seconds"] / n, 3),
         "verdicts": ours["verdicts"],
-        **{k: ours[k] for k in ("worker_cpu_seconds", "worker_seconds", "poll_job_seconds") if k in ours},
+        **{
+            k: ours[k]
+            for k in ("worker_cpu_seconds", "worker_seconds", "poll_job_seconds", "rss_trace_mb")
+            if k in ours
+        },
         "includes": "ceiling: UID FETCH + compat32 parse; nudger: poll (fetch, store raw, enqueue) "
         "+ worker (parse, classify, trim, route, store the answer)",
     }

@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import json
 import random
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -41,6 +40,8 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+from send import peak_rss_mb  # bench/send.py, beside this file
 
 PERIOD = "2026-11"
 NOW = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
@@ -211,18 +212,6 @@ def generate(path: Path, people: int, seed: int = 7) -> dict[str, int]:
     db.commit()
     db.close()
     return {**counts, **totals}
-
-
-def peak_rss_mb() -> float:
-    """This process's peak RSS. VmHWM (Linux) starts afresh at exec; ru_maxrss would carry over the
-    parent's peak (the generator's) into the child."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def build_only(target: str) -> None:

@@ -231,6 +231,19 @@ def _setup_process(folder: str, redis_url: str, port: int, connections: int, peo
     asyncio.run(main())
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS, in MB. VmHWM (Linux) starts afresh at exec; ru_maxrss would not: a
+    spawned child's ru_maxrss carries its parent's RSS at the fork (a bench parent holding 100 000
+    replies made a worker "peak" at 139 MB whose own RSS never passed 113 MB)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _rss_mb() -> int:
     """This process's resident memory now (anonymous + file-backed), from procfs."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -294,7 +307,7 @@ def _worker_process(folder: str, redis_url: str, port: int, connections: int, ou
         out.put(
             {
                 "started": started,
-                "peak_rss_mb": usage.ru_maxrss / 1024,
+                "peak_rss_mb": peak_rss_mb(),
                 "cpu_seconds": usage.ru_utime + usage.ru_stime,
             }
         )
