@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from nudger.inbound.parse import first_fields
 from nudger.store.models import Inbound, InboundStatus
 from nudger.store.queries import table_of
 
@@ -70,6 +71,9 @@ def header_block(raw: bytes) -> bytes:
     return raw if m is None else raw[: m.start() + 1]
 
 
+_SNIFFED = frozenset({"message-id", "from", "subject"})
+
+
 @dataclass(frozen=True)
 class Sniffed:
     message_id: str
@@ -82,10 +86,14 @@ def sniff(raw: bytes) -> Sniffed:
     """The few header facts the store needs, cheaply and without raising."""
     digest = hashlib.sha256(raw).hexdigest()
     try:
-        headers = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw[:HEADER_SNIFF_BYTES]))
-        mid_header = str(headers.get("Message-ID", "") or "")
-        from_header = _decode(str(headers.get("From", "") or ""))
-        subject = _decode(str(headers.get("Subject", "") or ""))
+        block = header_block(raw[:HEADER_SNIFF_BYTES])
+        fields = first_fields(block, _SNIFFED)
+        if fields is None:  # not a plain block: the parser
+            headers = BytesHeaderParser(policy=compat32).parsebytes(block)
+            fields = {name: str(headers.get(name, "") or "") for name in _SNIFFED}
+        mid_header = fields.get("message-id", "")
+        from_header = _decode(fields.get("from", ""))
+        subject = _decode(fields.get("subject", ""))
     except Exception:
         mid_header, from_header, subject = "", "", ""
     m = _MSGID_RE.search(mid_header)

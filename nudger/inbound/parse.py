@@ -567,6 +567,60 @@ def _fast_headers(msg: Message, lines: list[str], start: int, nl: str, marks: tu
     return start + 1
 
 
+def _split_lines(text: str) -> tuple[list[str], str] | None:
+    """`text`'s lines and its one newline convention (CRLF or LF); None if it mixes them or has a bare
+    CR (the feedparser's line splitting then differs from a plain split)."""
+    crlf = text.count("\r\n")
+    if crlf:
+        if text.count("\r") != crlf or text.count("\n") != crlf:
+            return None
+        return text.split("\r\n"), "\r\n"
+    if "\r" in text:
+        return None
+    return text.split("\n"), "\n"
+
+
+def first_fields(block: bytes, names: frozenset[str]) -> dict[str, str] | None:
+    """The first value of each of `names` (lower-case) present in a header block (the header lines of
+    a message, each with its line end, no empty line), exactly as `BytesHeaderParser(policy=compat32)`
+    followed by `Message.get` gives them; None where that needs the parser (not ASCII, mixed line
+    ends, a cut-off last line, a line that is neither a field nor a continuation, a continuation
+    first). Only the wanted fields are assembled: the store's sniff reads three of a message's ~15.
+    tests/inbound/test_accept_sniff.py holds it to the parser."""
+    if not block.isascii():  # compat32 returns a Header object for a value with undecodable bytes
+        return None
+    split = _split_lines(block.decode("ascii"))
+    if split is None:
+        return None
+    lines, nl = split
+    if lines[-1]:  # the last line has no line end
+        return None
+    found: dict[str, str] = {}
+    wanted: list[str] | None = None  # the source lines of a field being collected
+    key = ""
+    for line in lines[:-1]:
+        if line[:1] in (" ", "\t"):
+            if not key:
+                return None
+            if wanted is not None:
+                wanted.append(line + nl)
+            continue
+        if _HEADER_FIELD_RE.match(line) is None:
+            return None
+        if wanted is not None:
+            found[key] = _field_value(wanted)
+        name, _, _ = line.partition(":")
+        key = name.lower()
+        wanted = [line + nl] if key in names and key not in found else None
+    if wanted is not None:
+        found[key] = _field_value(wanted)
+    return found
+
+
+def _field_value(source: list[str]) -> str:
+    return compat32.header_source_parse(source)[1]
+
+
 def _fast_tree(raw: bytes) -> Message | None:
     """The tree `BytesParser(policy=compat32)` builds, built without it for the common shapes; None for
     anything else (the caller then runs the stdlib parser).
@@ -580,16 +634,10 @@ def _fast_tree(raw: bytes) -> Message | None:
     tests/inbound/test_parse_fast.py holds this to the feedparser's trees.
     """
     text = raw.decode("ascii", "surrogateescape")  # as BytesParser decodes
-    crlf = text.count("\r\n")
-    if crlf:
-        if text.count("\r") != crlf or text.count("\n") != crlf:
-            return None
-        nl = "\r\n"
-    elif "\r" in text:
+    split = _split_lines(text)
+    if split is None:
         return None
-    else:
-        nl = "\n"
-    lines = text.split(nl)
+    lines, nl = split
     msg = Message()
     body = _fast_headers(msg, lines, 0, nl, ("", ""))
     if body is None:
