@@ -65,6 +65,7 @@ PLAIN_LINE = st.one_of(
         [b" folded", b"\tfolded", b"  ", b"Subject:", b"subject: Re: x", b"MESSAGE-ID: <c@d>", b"X-Y: z:w"]
     ),
     st.sampled_from([b"From: =?utf-8?q?Ren=C3=A9e?= <r@x.y>", b"x:", b"Subject:  two  spaces "]),
+    st.sampled_from([b"Subject: a\x0bb\x0cc\x1cd", b"X: \x00", b"\t\x1e"]),  # not line breaks here
     st.sampled_from([b"no colon", b": empty name", b"From mbox line", b"caf\xc3\xa9: x", b"a\rb: c"]),
 )
 PLAIN_BLOCK = st.builds(
