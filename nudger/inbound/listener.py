@@ -19,7 +19,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import URL, Connection, Engine, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from nudger.inbound.accept import (
@@ -123,7 +123,8 @@ class ConnectionWriter:
     transaction per group (groups of four): 0.17 → 0.11 ms of CPU per message, 1.2 → 0.85 ms a group;
     the whole listener went from 1.1 to 0.6–0.9 ms of CPU per message. Should anything fail, the
     connection is dropped (a database that went away leaves it broken) and the next group takes a new
-    one. `__call__` returns only once the group is committed.
+    one; a kept connection found dead (it died while idle) is replaced at once and the group tried
+    again on the new one. `__call__` returns only once the group is committed.
     """
 
     def __init__(self, engine: AsyncEngine, now: Callable[[], datetime]) -> None:
@@ -134,6 +135,18 @@ class ConnectionWriter:
     async def __call__(self, raws: list[bytes]) -> list[int | None]:
         if len(raws) > STORE_ROWS_PER_STATEMENT:
             raise ValueError(f"a group is one statement: at most {STORE_ROWS_PER_STATEMENT} messages")
+        kept = self._connection is not None
+        try:
+            return await self._insert(raws)
+        except DBAPIError as exc:
+            if not (kept and exc.connection_invalidated):
+                raise
+        # the kept connection had died while idle (a server restart, an idle timeout on the way): the
+        # group once more on a new one rather than a 451 (had the first try committed before the link
+        # went, its rows are there: the INSERT skips them, and the sweeper enqueues them)
+        return await self._insert(raws)
+
+    async def _insert(self, raws: list[bytes]) -> list[int | None]:
         if self._connection is None:
             connection = await self._engine.connect()
             self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
