@@ -30,7 +30,7 @@ def inspection_context(settings: Settings | None, environ: Mapping[str, str]) ->
 
 def inspect_message(raw: bytes, ctx: InspectionContext, *, today: date) -> dict[str, Any]:
     msg = parse_message(raw)
-    understood = understand(msg, ctx.identity.own_addresses(), today=today)
+    understood = understand(msg, ctx.identity.own_addresses, today=today)
     out: dict[str, Any] = {
         "message_id": msg.message_id,
         "from": msg.sender.email if msg.sender else None,

@@ -326,7 +326,7 @@ def _understood(deps: IngestDeps, p: _Parsed, later: _Later) -> _Message:
     """Classify a parsed message (pure), right before it is decided: trimming it (the classifier's
     look for a bare "unsubscribe") leaves the history cut in the trimmer's small cache for reading it
     again with its round's question."""
-    own = deps.composer.identity.own_addresses()
+    own = deps.composer.identity.own_addresses
     verdict = classify(p.msg, own, today=p.now.date())
     return _Message(p.inbound_id, p.released, p.msg, verdict, own, p.tokens, p.now, later)
 

@@ -38,14 +38,9 @@ def find_tokens(addresses: Iterable[str], identity: Identity, keys: Keys) -> lis
     return seen
 
 
-@lru_cache(maxsize=8)
-def _own_addresses(identity: Identity) -> frozenset[str]:
-    return identity.own_addresses()
-
-
 def accepts_recipient(address: str, identity: Identity, keys: Keys) -> bool:
     """Whether nudger serves this address (the SMTP listener's RCPT check): ours, or a valid token."""
     address = address.strip().strip("<>").lower()
-    if address in _own_addresses(identity):
+    if address in identity.own_addresses:
         return True
     return bool(find_tokens([address], identity, keys))

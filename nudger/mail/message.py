@@ -52,6 +52,7 @@ class Identity:
     def bounce_address(self, token: str) -> str:
         return f"{self.bounce_local}+{token}@{self.reply_domain}"
 
+    @functools.cached_property  # asked for every message taken in (the RCPT check, the classifier)
     def own_addresses(self) -> frozenset[str]:
         return frozenset(
             {
