@@ -7,7 +7,7 @@ unsubscribe token; `_personal` builds it once for nudges, introductions and rela
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -340,10 +340,22 @@ def compose_relay(
     Person-authored, so no Auto-Submitted header (RFC 3834); OOF suppression is still requested.
     """
     text, html = c.render_for(recipient, "relay", author=author_name, body=text_body)
+    from_name = f"{author_name} via {c.identity.service_name}"
     mail = _in_circle_thread(
-        c, "relay", outbox_key, member_id, subject, references, now, open_until, HUMAN_RELAY_HEADERS
+        c,
+        "relay",
+        outbox_key,
+        member_id,
+        subject,
+        references,
+        now,
+        open_until,
+        HUMAN_RELAY_HEADERS,
+        text,
+        html,
+        from_name,
     )
-    return _personal(c, recipient, mail(text, html, f"{author_name} via {c.identity.service_name}"))
+    return _personal(c, recipient, mail)
 
 
 def _in_circle_thread(
@@ -356,30 +368,27 @@ def _in_circle_thread(
     now: datetime,
     open_until: datetime | None,
     headers: Mapping[str, str],
-) -> Callable[[str, str, str], _Mail]:
-    """What every mail inside a circle's thread shares (relays, the quiet-circle nudge): "Re:" once,
-    threaded under the last reference, replies to the member's own token while the circle is open.
-    Returns the mail given its (text, html, from name: "" for nudger's own)."""
-    subject = subject if subject.lower().startswith("re:") else f"Re: {subject}"
-    token = c.keys.token(TokenKind.MEMBER, member_id, _closing(open_until, now))
-
-    def mail(text: str, html: str, from_name: str = "") -> _Mail:
-        return _Mail(
-            kind=kind,
-            key=key,
-            subject=subject,
-            text=text,
-            html=html,
-            reply_token=token,
-            list_name="circles",
-            date=now,
-            headers=headers,
-            from_name=from_name,
-            in_reply_to=references[-1] if references else None,
-            references=references,
-        )
-
-    return mail
+    text: str,
+    html: str,
+    from_name: str = "",
+) -> _Mail:
+    """A mail inside a circle's thread (relays, the quiet-circle nudge): "Re:" once, threaded under
+    the last reference, replies to the member's own token while the circle is open; `from_name` ""
+    for nudger's own."""
+    return _Mail(
+        kind=kind,
+        key=key,
+        subject=subject if subject.lower().startswith("re:") else f"Re: {subject}",
+        text=text,
+        html=html,
+        reply_token=c.keys.token(TokenKind.MEMBER, member_id, _closing(open_until, now)),
+        list_name="circles",
+        date=now,
+        headers=headers,
+        from_name=from_name,
+        in_reply_to=references[-1] if references else None,
+        references=references,
+    )
 
 
 #: a response to a message (RFC 3834): responders and auto-replies must not answer it
@@ -507,9 +516,19 @@ def compose_circle_nudge(
     """The one nudge to a quiet circle: "anyone want to pick up <name>'s point?", in its thread."""
     text, html = c.render_for(recipient, "circle_nudge", author=point_author, point=point)
     mail = _in_circle_thread(
-        c, "circle_nudge", outbox_key, member_id, subject, references, now, open_until, MACHINE_HEADERS
+        c,
+        "circle_nudge",
+        outbox_key,
+        member_id,
+        subject,
+        references,
+        now,
+        open_until,
+        MACHINE_HEADERS,
+        text,
+        html,
     )
-    return _personal(c, recipient, mail(text, html, ""))
+    return _personal(c, recipient, mail)
 
 
 def compose_report(
