@@ -90,6 +90,16 @@ class Eligible:
     location: str
 
 
+#: the person's columns an `Eligible` is made of, in its fields' order
+_ELIGIBLE_COLUMNS = (
+    col(Person.id),
+    col(Person.email),
+    col(Person.name),
+    col(Person.timezone),
+    col(Person.location),
+)
+
+
 async def _eligible(
     session: AsyncSession,
     programme: str,
@@ -107,9 +117,7 @@ async def _eligible(
     """
     status = func.coalesce(col(Person.status), "")
     stmt = (
-        sa_select(
-            col(Person.id), col(Person.email), col(Person.name), col(Person.timezone), col(Person.location)
-        )
+        sa_select(*_ELIGIBLE_COLUMNS)
         .join(Enrolment, col(Enrolment.person_id) == col(Person.id))
         .where(col(Enrolment.programme) == programme)
         .where(col(Enrolment.left_at).is_(None))
@@ -313,15 +321,7 @@ async def _orphans(session: AsyncSession, round_id: int, after_id: int) -> list[
     mailed = sa_select(col(Outbox.id)).where(col(Outbox.nudge_id) == col(Nudge.id))
     rows = await core(
         session,
-        sa_select(
-            col(Nudge.id),
-            col(Nudge.due_at),
-            col(Person.id),
-            col(Person.email),
-            col(Person.name),
-            col(Person.timezone),
-            col(Person.location),
-        )
+        sa_select(col(Nudge.id), col(Nudge.due_at), *_ELIGIBLE_COLUMNS)
         .join(Person, col(Person.id) == col(Nudge.person_id))
         .where(col(Nudge.round_id) == round_id, col(Nudge.status) == NudgeStatus.PLANNED)
         .where(col(Nudge.id) > after_id)
