@@ -376,7 +376,7 @@ def _complaint(ctx: _Context) -> Verdict | None:
         return Verdict(Kind.COMPLAINT, "feedback report (ARF/JMRP)")
     if _has(msg, "x-hmxmroriginalrecipient"):
         return Verdict(Kind.COMPLAINT, "Microsoft JMRP complaint")
-    if _is_unsubscribe_request(msg):
+    if _is_unsubscribe_request(msg) and not _is_daemon(msg):  # a mail system never asks for itself
         return Verdict(Kind.COMPLAINT, "unsubscribe request")
     return None
 

@@ -447,6 +447,13 @@ def test_bounded_time_on_pathological_reports(body: str) -> None:
     assert len(verdict.bounce_recipients) <= bounces.MAX_RECIPIENTS
 
 
+@pytest.mark.parametrize("body", ["unsubscribe", "Unsubscribe."])
+def test_a_bounce_whose_text_says_unsubscribe_is_still_a_bounce(body: str) -> None:
+    # once found by the property test below: the bare "unsubscribe" check came before the daemon's
+    verdict = verdict_for(*DAEMON, "Subject: Undelivered Mail Returned to Sender", body=body)
+    assert verdict.kind == Kind.BOUNCE
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=2_000), st.sampled_from(["", "X-Failed-Recipients: a@b.example"]))
 def test_never_raises_on_any_report(body: str, extra: str) -> None:
